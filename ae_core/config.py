@@ -1,0 +1,256 @@
+"""Config: the single truth for every hyperparameter.
+
+Each field carries its own description (label, range, choices, whether it can change while a run
+trains). Sliders, URL query parameters, CLI ``--set`` flags and JSON are all derived from these
+fields, never re-listed by hand, in the spirit of tensorflow/playground's ``state.ts``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+ACTIVATIONS = ("sigmoid", "relu", "tanh", "elu", "selu", "gelu", "linear")
+OUTPUT_ACTIVATIONS = ("sigmoid", "linear")
+OPTIMIZERS = ("rmsprop_tf1", "rmsprop", "adam", "adamw", "sgd", "momentum")
+INITIALIZERS = ("random_normal", "glorot_uniform", "he_normal")
+LOSSES = ("mse", "bce")
+SAMPLINGS = ("random", "epoch")
+
+MAX_LAYERS = 4
+
+
+class ConfigError(ValueError):
+    """A hyperparameter value that cannot be used, in one plain sentence."""
+
+
+def _spec(label: str, help: str, *, kind: str, lo=None, hi=None, choices=(), log=False, live=False, step=None):
+    """Field metadata read by validation, the page's widgets, the CLI and the URL codec."""
+    return dict(label=label, help=help, kind=kind, lo=lo, hi=hi, choices=tuple(choices), log=log, live=live, step=step)
+
+
+@dataclass(frozen=True)
+class Config:
+    hidden: tuple[int, ...] = field(
+        default=(256,),
+        metadata=_spec("Hidden layer widths", "Encoder hidden layers, input side first; the decoder mirrors them.",
+                       kind="widths", lo=2, hi=2048, step=2))
+    latent: int = field(
+        default=128, metadata=_spec("Latent size", "Width of the code between encoder and decoder.",
+                                    kind="int", lo=1, hi=1024))
+    activation: str = field(
+        default="sigmoid", metadata=_spec("Activation", "Activation of every hidden layer and the code.",
+                                          kind="choice", choices=ACTIVATIONS))
+    output_activation: str = field(
+        default="sigmoid", metadata=_spec("Output activation", "Activation of the reconstruction layer.",
+                                          kind="choice", choices=OUTPUT_ACTIVATIONS))
+    optimizer: str = field(
+        default="rmsprop_tf1",
+        metadata=_spec("Optimizer", "rmsprop_tf1 is TF1's RMSPropOptimizer (accumulator starts at 1), as in the notebook.",
+                       kind="choice", choices=OPTIMIZERS))
+    learning_rate: float = field(
+        default=0.01, metadata=_spec("Learning rate", "Step size; changes apply to a running run at once.",
+                                     kind="float", lo=1e-5, hi=10.0, log=True, live=True))
+    batch_size: int = field(
+        default=256, metadata=_spec("Batch size", "Digits per training step; changes apply to a running run.",
+                                    kind="int", lo=1, hi=4096, live=True))
+    initializer: str = field(
+        default="random_normal",
+        metadata=_spec("Initializer", "random_normal is stddev 1 for weights and biases, as in the notebook.",
+                       kind="choice", choices=INITIALIZERS))
+    loss: str = field(
+        default="mse", metadata=_spec("Loss", "Mean squared error or binary cross-entropy of the reconstruction.",
+                                      kind="choice", choices=LOSSES))
+    noise: float = field(
+        default=0.0, metadata=_spec("Input noise", "Stddev of Gaussian noise added to inputs (denoising autoencoder).",
+                                    kind="float", lo=0.0, hi=1.0, live=True, step=0.05))
+    steps: int = field(
+        default=10_000, metadata=_spec("Step budget", "Training stops by itself after this many steps.",
+                                       kind="int", lo=1, hi=1_000_000, live=True))
+    sampling: str = field(
+        default="random", metadata=_spec("Batch sampling", "random: a fresh random batch each step (the notebook); "
+                                         "epoch: shuffled passes over the training set.",
+                                         kind="choice", choices=SAMPLINGS))
+    seed: int = field(
+        default=0, metadata=_spec("Random seed", "Seeds weights, batches and noise, so a run repeats itself.",
+                                  kind="int", lo=0, hi=2**31 - 1))
+
+    def __post_init__(self):
+        # Accept lists (JSON, widgets) but store a tuple so the Config stays hashable and frozen.
+        if not isinstance(self.hidden, tuple):
+            object.__setattr__(self, "hidden", tuple(self.hidden) if isinstance(self.hidden, (list, tuple)) else self.hidden)
+        for f in dataclasses.fields(self):
+            _check(f, getattr(self, f.name))
+        if self.loss == "bce" and self.output_activation != "sigmoid":
+            raise ConfigError("Loss bce needs the sigmoid output activation (its outputs must lie in 0..1).")
+
+    # --- derived views -------------------------------------------------------------------------
+    @property
+    def layer_widths(self) -> tuple[int, ...]:
+        """784 → hidden → latent → mirrored hidden → 784."""
+        return (784, *self.hidden, self.latent, *reversed(self.hidden), 784)
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def diff(self, other: "Config") -> dict[str, tuple[Any, Any]]:
+        """Fields whose values differ: name -> (self's, other's)."""
+        return {f.name: (getattr(self, f.name), getattr(other, f.name))
+                for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(other, f.name)}
+
+    def needs_reset(self, other: "Config") -> list[str]:
+        """Fields of ``other`` that a running run cannot take without a new network."""
+        return [name for name in self.diff(other) if not FIELDS[name].metadata["live"]]
+
+    # --- (de)serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], base: "Config | None" = None) -> "Config":
+        unknown = sorted(set(d) - set(FIELDS))
+        if unknown:
+            raise ConfigError(f"Unknown setting {unknown[0]!r}; known settings are: {', '.join(FIELDS)}.")
+        values = (base or cls()).to_dict()
+        values.update(d)
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"The configuration is not valid JSON ({e.msg} at line {e.lineno}).") from None
+        if not isinstance(d, dict):
+            raise ConfigError("The configuration JSON must be an object of settings.")
+        return cls.from_dict(d)
+
+    def to_query(self, base: "Config | None" = None) -> dict[str, str]:
+        """URL query parameters; with ``base``, only the fields that differ from it (short links)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if base is not None and value == getattr(base, f.name):
+                continue
+            out[f.name] = format_value(f.name, value)
+        return out
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Any], base: "Config | None" = None) -> "Config":
+        """Inverse of :meth:`to_query`; keys that are not settings (``run``, ``preset``...) are ignored."""
+        values = {k: parse_value(k, v if isinstance(v, str) else str(v)) for k, v in params.items() if k in FIELDS}
+        return cls.from_dict(values, base=base)
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
+LIVE_FIELDS = tuple(name for name, f in FIELDS.items() if f.metadata["live"])
+
+
+def spec(name: str) -> dict:
+    """The metadata of one field (label, kind, range, choices, log, live)."""
+    return FIELDS[name].metadata
+
+
+def _check(f: dataclasses.Field, value: Any) -> None:
+    m = f.metadata
+    label = m["label"]
+    kind = m["kind"]
+    if kind == "widths":
+        if not isinstance(value, tuple) or not 1 <= len(value) <= MAX_LAYERS:
+            raise ConfigError(f"{label} must list 1 to {MAX_LAYERS} layer widths, got {value!r}.")
+        for w in value:
+            if isinstance(w, bool) or not isinstance(w, int) or not m["lo"] <= w <= m["hi"]:
+                raise ConfigError(f"{label}: each width must be a whole number from {m['lo']} to {m['hi']}, got {w!r}.")
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{label} must be a whole number, got {value!r}.")
+        if not m["lo"] <= value <= m["hi"]:
+            raise ConfigError(f"{label} must be from {m['lo']:,} to {m['hi']:,}, got {value:,}.")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{label} must be a finite number, got {value!r}.")
+        if not m["lo"] <= value <= m["hi"]:
+            raise ConfigError(f"{label} must be from {m['lo']:g} to {m['hi']:g}, got {value:g}.")
+    elif kind == "choice":
+        if value not in m["choices"]:
+            raise ConfigError(f"{label} must be one of {', '.join(m['choices'])}; got {value!r}.")
+
+
+def format_value(name: str, value: Any) -> str:
+    """A field's value as text for a URL or a CLI flag (widths as ``256-128``)."""
+    if spec(name)["kind"] == "widths":
+        return "-".join(str(w) for w in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def parse_value(name: str, text: str) -> Any:
+    """Text from a URL, a CLI ``--set`` or a form back to the field's type, with a clear error."""
+    if name not in FIELDS:
+        raise ConfigError(f"Unknown setting {name!r}; known settings are: {', '.join(FIELDS)}.")
+    m = spec(name)
+    text = text.strip()
+    try:
+        if m["kind"] == "widths":
+            parts = [p for p in text.replace(",", "-").replace(" ", "-").split("-") if p]
+            return tuple(int(p) for p in parts)
+        if m["kind"] == "int":
+            number = float(text)  # also takes "1e4" or "256.0"
+            if not number.is_integer():
+                raise ValueError(text)
+            return int(number)
+        if m["kind"] == "float":
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"{m['label']}: {text!r} is not a valid {'number' if m['kind'] != 'widths' else 'list of widths like 256-128'}.") from None
+    return text
+
+
+def parse_assignment(item: str) -> tuple[str, Any]:
+    """``key=value`` (a CLI ``--set``) to a (field, value) pair."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value, got {item!r}.")
+    key, text = item.split("=", 1)
+    key = key.strip().replace("-", "_")
+    return key, parse_value(key, text)
+
+
+# --- presets ---------------------------------------------------------------------------------------
+PRESETS: dict[str, Config] = {
+    # Exactly the notebook: 784-256-128-256-784, sigmoid, TF1 RMSProp lr 0.01, batch 256, MSE, N(0,1) init.
+    "seed": Config(),
+    # The app's default: reaches a low error in seconds.
+    "fast": Config(hidden=(256,), latent=64, activation="relu", optimizer="adam", learning_rate=2e-3,
+                   batch_size=256, initializer="glorot_uniform", steps=3000),
+    # Same network trained to clean up Gaussian noise.
+    "denoising": Config(hidden=(256,), latent=64, activation="relu", optimizer="adam", learning_rate=2e-3,
+                        batch_size=256, initializer="glorot_uniform", noise=0.3, steps=4000),
+    # A 2-D code, drawn directly as the latent map.
+    "latent2": Config(hidden=(256, 64), latent=2, activation="relu", optimizer="adam", learning_rate=2e-3,
+                      batch_size=256, initializer="glorot_uniform", loss="bce", steps=5000),
+}
+PRESET_BLURBS = {
+    "seed": "The reference notebook as written: sigmoid, N(0,1) weights, TF1 RMSProp 0.01; learns slowly.",
+    "fast": "ReLU, Glorot init, Adam: a sharp reconstruction within seconds. The default.",
+    "denoising": "Learns to remove Gaussian noise (σ 0.3) from its input.",
+    "latent2": "A 2-number code: the latent map is the code itself.",
+}
+DEFAULT_PRESET = "fast"
+
+
+def preset(name: str) -> Config:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.") from None
+
+
+def preset_of(cfg: Config) -> str | None:
+    """The preset a Config was made from, if any (the step budget and seed may differ)."""
+    return next((name for name, p in PRESETS.items() if not set(p.diff(cfg)) - {"steps", "seed"}), None)

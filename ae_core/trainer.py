@@ -1,0 +1,543 @@
+"""Trainer: trains an autoencoder in a background thread, in compiled chunks of steps.
+
+One thread owns the network. Callers send commands (start, pause, resume, step, live changes,
+reset, stop) that take effect at the next chunk boundary (a chunk lasts ~0.1 s), and read
+immutable :class:`Snapshot` objects that the thread publishes after every chunk. Reading a
+snapshot never waits for training, and training never waits for a reader.
+
+Hot path: ``k`` steps run inside one XLA-compiled ``tf.function``; batches are drawn inside the
+graph from the training set held as a tensor, so Python only runs once per chunk.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .config import LIVE_FIELDS, Config, ConfigError
+from .history import History, HistoryView
+
+if TYPE_CHECKING:
+    from .data import Dataset
+
+MAX_CHUNK = 1000          # steps in one compiled call at most (the loss buffer's size)
+FIRST_CHUNK = 8           # small first chunk: the first step shows at once
+N_DIGITS = 64             # fixed test digits whose reconstructions are published (8×8 at most)
+
+# Statuses a snapshot can carry.
+PREPARING, READY, RUNNING, PAUSED, DONE, DIVERGED, ERROR, STOPPED = (
+    "preparing", "ready", "running", "paused", "done", "diverged", "error", "stopped")
+ACTIVE = (PREPARING, READY, RUNNING, PAUSED, DIVERGED)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    run_id: str
+    config: Config               # the configuration in force, live changes included
+    status: str
+    message: str                 # a plain sentence for the page ("" when all is well)
+    step: int                    # completed training steps
+    elapsed: float               # training seconds, pauses excluded
+    steps_per_sec: float
+    history: HistoryView
+    originals: np.ndarray        # (N_DIGITS, 784) fixed test digits
+    reconstructions: np.ndarray  # their reconstructions at ``recon_step`` (empty before the network exists)
+    recon_step: int
+    test_loss: float | None      # latest held-out MSE
+    data_source: str
+    version: int                 # increases with every publication
+
+    @property
+    def budget(self) -> int:
+        return self.config.steps
+
+    @property
+    def loss(self) -> float | None:
+        return float(self.history.loss[-1]) if self.history.steps else None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.flags.writeable = False
+    return a
+
+
+class _Engine:
+    """The TensorFlow side of one run: network, optimizer, in-graph sampler, compiled chunk."""
+
+    def __init__(self, cfg: Config, data: "Dataset", n_digits: int, weights=None):
+        import tensorflow as tf
+
+        from . import model as model_lib
+        from .optimizers import make_optimizer
+
+        self.tf = tf
+        self.cfg = cfg
+        self.nets = model_lib.build(cfg)
+        self.model = self.nets.autoencoder
+        self.optimizer = make_optimizer(cfg)
+        self.optimizer.build(self.model.trainable_variables)
+        if weights is not None:
+            self.model.set_weights(weights)
+        self.loss_fn = model_lib.reconstruction_loss(cfg)
+
+        self.x_train = _as_tensor(data.x_train)
+        self.x_test = _as_tensor(data.x_test)
+        self.digits = tf.constant(data.x_test[:n_digits])
+        self.n_train = int(data.x_train.shape[0])
+        self.rng = tf.random.Generator.from_seed(cfg.seed)
+        self.noise = tf.Variable(float(cfg.noise), trainable=False, dtype=tf.float32)
+        self.perm = tf.Variable(tf.range(self.n_train, dtype=tf.int32), trainable=False)
+        self.cursor = tf.Variable(self.n_train, trainable=False, dtype=tf.int32)  # forces a shuffle first
+        # Weights and optimizer state as they were before the current chunk: restored if it diverges.
+        self.state = list(self.model.trainable_variables) + list(self.optimizer.variables)
+        self.backup = [tf.Variable(v, trainable=False) for v in self.state]
+        self._chunks: dict[int, Callable] = {}
+        self._evaluate = tf.function(self._evaluate_graph, jit_compile=True)
+
+    # --- graphs ---------------------------------------------------------------------------------
+    def _indices(self, batch_size: int):
+        tf = self.tf
+        if self.cfg.sampling == "random":
+            # As the notebook: any batch_size training digits, independently each step.
+            return self.rng.uniform([batch_size], 0, self.n_train, dtype=tf.int32)
+
+        def reshuffle():
+            self.perm.assign(tf.argsort(self.rng.uniform([self.n_train])))
+            return tf.constant(0, tf.int32)
+
+        start = tf.cond(self.cursor + batch_size > self.n_train, reshuffle, lambda: self.cursor.read_value())
+        self.cursor.assign(start + batch_size)
+        return tf.slice(self.perm, [start], [batch_size])
+
+    def _corrupt(self, clean):
+        """The denoising variant's input: Gaussian noise, clipped back to valid pixel values."""
+        tf = self.tf
+        return tf.clip_by_value(clean + self.noise * self.rng.normal(tf.shape(clean)), 0.0, 1.0)
+
+    def _chunk_graph(self, n_steps, batch_size: int):
+        tf = self.tf
+        for b, v in zip(self.backup, self.state):
+            b.assign(v)
+        losses = tf.TensorArray(tf.float32, size=MAX_CHUNK)
+        # A plain while loop, not tf.range(n): a range tensor's shape would make XLA recompile per n.
+        i = tf.constant(0, tf.int32)
+        while i < n_steps:
+            clean = tf.gather(self.x_train, self._indices(batch_size))
+            noisy = tf.cond(self.noise > 0.0, lambda: self._corrupt(clean), lambda: clean)
+            with tf.GradientTape() as tape:
+                loss = self.loss_fn(clean, self.model(noisy, training=True))
+            grads = tape.gradient(loss, self.model.trainable_variables)
+            losses = losses.write(i, loss)
+            i += 1
+            if not tf.math.is_finite(loss):
+                break  # stop on the first NaN/inf: the weights before this chunk get restored
+            self.optimizer.apply(grads, self.model.trainable_variables)
+        return losses.stack(), i
+
+    def _evaluate_graph(self):
+        tf = self.tf
+        recon = self.model(self.x_test, training=False)
+        test_mse = tf.reduce_mean(tf.square(self.x_test - recon))
+        return test_mse, self.model(self.digits, training=False)
+
+    # --- calls from the training thread ----------------------------------------------------------
+    def chunk(self, n_steps: int, batch_size: int) -> np.ndarray:
+        """Run up to ``n_steps`` steps; return their losses (ending early at a non-finite one)."""
+        tf = self.tf
+        batch_size = min(batch_size, self.n_train)
+        fn = self._chunks.get(batch_size)
+        if fn is None:
+            # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
+            fn = tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=True)
+            self._chunks[batch_size] = fn
+        losses, done = fn(tf.constant(n_steps, tf.int32))
+        return losses.numpy()[: int(done)]
+
+    def rollback(self) -> None:
+        for b, v in zip(self.backup, self.state):
+            v.assign(b)
+
+    def warm_up(self, batch_size: int) -> None:
+        """Compile and run two real steps, then undo them: the first chunk after Start is then as
+        fast as any other (XLA compilation and kernel set-up happen here, before Start)."""
+        self.chunk(2, batch_size)
+        self.rollback()
+        self.rng.reset_from_seed(self.cfg.seed)
+        self.cursor.assign(self.n_train)
+        self.evaluate()
+
+    def evaluate(self) -> tuple[float, np.ndarray]:
+        test_mse, recon = self._evaluate()
+        return float(test_mse), recon.numpy()
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.optimizer.learning_rate.assign(lr)
+
+    def set_noise(self, noise: float) -> None:
+        self.noise.assign(noise)
+
+
+_TENSORS: dict[int, tuple] = {}
+_TENSORS_LOCK = threading.Lock()
+
+
+def _as_tensor(array: np.ndarray):
+    """One tensor per data array, shared by every run on the same data set (saves ~190 MB a run)."""
+    import tensorflow as tf
+
+    with _TENSORS_LOCK:
+        hit = _TENSORS.get(id(array))
+        if hit is None or hit[0] is not array:
+            hit = (array, tf.constant(array))
+            _TENSORS[id(array)] = hit
+        return hit[1]
+
+
+class Trainer:
+    """A run: a network, its history, and the thread that trains it.
+
+    ``start``/``pause``/``resume``/``step``/``update``/``reset``/``stop`` return at once; their
+    effect shows in the next snapshot (within one chunk, ~0.1 s, once the network is ready).
+    """
+
+    def __init__(self, config: Config, dataset: "Dataset", *, run_id: str | None = None,
+                 eval_every_s: float = 1.0, chunk_seconds: float = 0.1,
+                 history: History | None = None, weights=None, on_checkpoint: Callable | None = None,
+                 checkpoint_every_s: float = 10.0):
+        self.run_id = run_id or new_run_id()
+        self.dataset = dataset
+        self.eval_every_s = eval_every_s
+        self.chunk_seconds = chunk_seconds
+        self.on_checkpoint = on_checkpoint
+        self.checkpoint_every_s = checkpoint_every_s
+        self._cond = threading.Condition()
+        self._version = itertools.count()
+        self._generation = 0
+        self._init_state(config, history, weights)
+        self._publish_now(PREPARING, "Building the network…")
+        self._spawn()
+
+    # --- commands (any thread) ----------------------------------------------------------------------
+    def start(self) -> None:
+        self._command(want="run")
+
+    def resume(self) -> None:
+        self._command(want="run")
+
+    def pause(self) -> None:
+        self._command(want="pause")
+
+    def step(self, n: int = 1) -> None:
+        """Train exactly ``n`` more steps, then pause."""
+        if n < 1:
+            raise ConfigError("Step needs a positive number of steps.")
+        with self._cond:
+            self._step_quota += int(n)
+            self._want = "step"
+            self._commands += 1
+            self._cond.notify_all()
+
+    def update(self, **changes) -> Config:
+        """Change live fields (learning rate, batch size, noise, step budget) of the running run.
+        Each change is recorded as an event at the step where it takes effect."""
+        not_live = sorted(set(changes) - set(LIVE_FIELDS))
+        if not_live:
+            raise ConfigError(f"{not_live[0]} cannot change while a run trains; Reset to apply it.")
+        with self._cond:
+            target = self._target.replace(**changes)  # validates
+            self._target = target
+            self._commands += 1
+            self._cond.notify_all()
+        return target
+
+    def set_learning_rate(self, lr: float) -> Config:
+        return self.update(learning_rate=float(lr))
+
+    def set_batch_size(self, batch_size: int) -> Config:
+        return self.update(batch_size=int(batch_size))
+
+    def reset(self, config: Config | None = None, dataset: "Dataset | None" = None) -> None:
+        """Throw the network away and start over (with ``config``/``dataset`` if given), keeping the run id."""
+        with self._cond:
+            self._stop_flag = True
+            if dataset is not None:
+                self.dataset = dataset
+            self._cond.notify_all()
+        self._init_state(config or self._target, None, None)
+        self._publish_now(PREPARING, "Building the network…")
+        self._spawn()
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """End the training thread (the history stays readable)."""
+        with self._cond:
+            self._stop_flag = True
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+
+    # --- reading (any thread) ---------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    @property
+    def config(self) -> Config:
+        return self._target
+
+    def wait(self, until: Callable[[Snapshot], bool], timeout: float = 60.0) -> Snapshot:
+        """Block until a published snapshot satisfies ``until`` (for the CLI and tests)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not until(self._snapshot):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"run {self.run_id}: still {self._snapshot.status} at step "
+                                       f"{self._snapshot.step} after {timeout:g} s")
+                self._cond.wait(min(left, 0.5))
+            return self._snapshot
+
+    def wait_ready(self, timeout: float = 120.0) -> Snapshot:
+        return self.wait(lambda s: s.status != PREPARING, timeout)
+
+    def weights(self):
+        """A copy of the current weights (numpy), e.g. to save; taken between chunks."""
+        with self._cond:
+            return None if self._engine is None else self._engine.model.get_weights()
+
+    def model(self):
+        """The Keras autoencoder (to save or inspect). Read-only use: training may be updating it."""
+        return None if self._engine is None else self._engine.nets
+
+    # --- internals ----------------------------------------------------------------------------------
+    def _init_state(self, config: Config, history: History | None, weights) -> None:
+        with self._cond:
+            self._generation += 1
+            self._commands = 0
+            self._stop_flag = False
+            self._want = "idle"
+            self._step_quota = 0
+            self._target = config
+            self._start_config = config
+            self._history = history if history is not None else History()
+            self._initial_weights = weights
+            self._engine: _Engine | None = None
+
+    def _spawn(self) -> None:
+        gen = self._generation
+        self._thread = threading.Thread(target=self._main, args=(gen,), daemon=True,
+                                        name=f"trainer-{self.run_id}-{gen}")
+        self._thread.start()
+
+    def _command(self, want: str) -> None:
+        with self._cond:
+            self._want = want
+            if want == "run":
+                self._step_quota = 0
+            self._commands += 1
+            self._cond.notify_all()
+
+    def _current(self, gen: int) -> bool:
+        return gen == self._generation and not self._stop_flag
+
+    def _make_snapshot(self, config, status, message, history, recon, recon_step, test_loss, elapsed, sps) -> Snapshot:
+        return Snapshot(
+            run_id=self.run_id, config=config,
+            status=status, message=message, step=history.n, elapsed=elapsed, steps_per_sec=sps,
+            history=history.view(), originals=_readonly(self.dataset.x_test[:N_DIGITS]),
+            reconstructions=_readonly(recon), recon_step=recon_step, test_loss=test_loss,
+            data_source=self.dataset.source, version=next(self._version))
+
+    def _publish_now(self, status: str, message: str) -> None:
+        with self._cond:
+            self._snapshot = self._make_snapshot(self._target, status, message, self._history,
+                                                 np.zeros((0, 784), np.float32), 0, None, 0.0, 0.0)
+            self._cond.notify_all()
+
+    def _main(self, gen: int) -> None:
+        loop = _Loop(self, gen)
+        try:
+            loop.run()
+        except Exception as e:  # anything the loop did not foresee: shown on the page, not lost in a log
+            if gen == self._generation:
+                loop.publish(ERROR, f"Training stopped on an error: {type(e).__name__}: {e}")
+        finally:
+            if gen == self._generation and self._stop_flag and self._snapshot.status not in (ERROR,):
+                loop.publish(STOPPED, "The run was stopped.")
+
+
+class _Loop:
+    """The training thread's own state and loop (one per generation of a Trainer)."""
+
+    def __init__(self, trainer: Trainer, gen: int):
+        self.t = trainer
+        self.gen = gen
+        self.history = trainer._history
+        self.applied = trainer._target       # config in force inside the graph
+        self.elapsed = float(self.history.view().elapsed[-1]) if self.history.n else 0.0
+        self.recon = np.zeros((0, 784), np.float32)
+        self.recon_step = -1
+        self.test_loss = self.history.test_loss[-1] if self.history.test_loss else None
+        self.sps = 0.0
+        self.chunk = FIRST_CHUNK
+        self.last_eval = 0.0
+        self.last_checkpoint = time.monotonic()
+        self.saved_step = self.history.n
+        self.diverged = ""                   # the divergence message, until training goes on
+        self.status = PREPARING
+
+    def publish(self, status: str, message: str = "") -> None:
+        t = self.t
+        self.status = status
+        with t._cond:
+            if self.gen != t._generation:
+                return  # a Reset replaced this run: its late news is dropped
+            t._snapshot = t._make_snapshot(self.applied, status, message, self.history, self.recon, self.recon_step,
+                                           self.test_loss, self.elapsed, self.sps)
+            t._cond.notify_all()
+
+    def evaluate(self) -> None:
+        self.test_loss, self.recon = self.engine.evaluate()
+        self.recon_step = self.history.n
+        self.history.add_test(self.history.n, self.test_loss)
+        self.last_eval = time.monotonic()
+
+    def run(self) -> None:
+        t = self.t
+        self.engine = _Engine(self.applied, t.dataset, N_DIGITS, weights=t._initial_weights)
+        self.engine.warm_up(self.applied.batch_size)
+        with t._cond:
+            if not t._current(self.gen):
+                return
+            t._engine = self.engine
+        seen = -1
+        while True:
+            with t._cond:
+                while t._current(self.gen) and t._commands == seen and not self._wants_steps():
+                    t._cond.wait()
+                if not t._current(self.gen):
+                    return
+                seen = t._commands
+                target = t._target
+                n = self._take_chunk()
+            self._apply(target)
+            if n:
+                self._train(n)
+            else:
+                self._settle()
+
+    # --- decisions (called with the lock held) ------------------------------------------------------
+    def _wants_steps(self) -> bool:
+        t = self.t
+        if t._want == "run":
+            return self.history.n < t._target.steps
+        return t._want == "step" and t._step_quota > 0
+
+    def _take_chunk(self) -> int:
+        t = self.t
+        if not self._wants_steps():
+            return 0
+        left = t._target.steps - self.history.n if t._want == "run" else t._step_quota
+        n = max(0, min(self.chunk, left, MAX_CHUNK))
+        if t._want == "step":
+            t._step_quota -= n
+        return n
+
+    # --- actions (lock not held) ----------------------------------------------------------------------
+    def _apply(self, target: Config) -> None:
+        """Bring live fields in the graph up to date, recording each change as an event."""
+        changed = self.applied.diff(target)
+        for name, (old, new) in changed.items():
+            if name == "learning_rate":
+                self.engine.set_learning_rate(new)
+            elif name == "noise":
+                self.engine.set_noise(new)
+            self.history.add_event(self.history.n, self.elapsed, name, old, new)
+        self.applied = target
+
+    def _train(self, n: int) -> None:
+        t = self.t
+        cfg = self.applied
+        if self.status != RUNNING:
+            self.publish(RUNNING)
+        t0 = time.perf_counter()
+        losses = self.engine.chunk(n, cfg.batch_size)
+        dt = time.perf_counter() - t0
+        done = len(losses)
+        self.history.extend(losses, cfg.learning_rate, min(cfg.batch_size, self.engine.n_train),
+                            self.elapsed, self.elapsed + dt)
+        self.elapsed += dt
+        if done:
+            self.sps = done / dt
+            # Aim for chunks of ~chunk_seconds: short enough that Pause and live changes act at once.
+            self.chunk = int(np.clip(done * t.chunk_seconds / max(dt, 1e-4), 1, MAX_CHUNK))
+        if done and not np.isfinite(losses[-1]):
+            self._diverge(float(losses[-1]), cfg, done)
+            return
+        self.diverged = ""
+        if time.monotonic() - self.last_eval >= t.eval_every_s:
+            self.evaluate()
+        if t.on_checkpoint and time.monotonic() - self.last_checkpoint >= t.checkpoint_every_s:
+            self._checkpoint()
+        with t._cond:
+            more = self._wants_steps()
+        if more:
+            self.publish(RUNNING)
+        else:
+            self._settle()
+
+    def _diverge(self, bad_loss: float, cfg: Config, chunk_steps: int) -> None:
+        """Roll the weights back to before the chunk and pause with a plain explanation."""
+        t = self.t
+        bad_step = self.history.n - 1
+        self.engine.rollback()
+        self.history.truncate(self.history.n - chunk_steps)
+        with t._cond:
+            t._want = "pause"
+            t._step_quota = 0
+        self.diverged = (f"The loss became {'NaN' if np.isnan(bad_loss) else 'infinite'} at step {bad_step:,} "
+                         f"(learning rate {cfg.learning_rate:g}), so training paused and the weights from step "
+                         f"{self.history.n:,} were kept. Lower the learning rate and Resume, or Reset.")
+        self._settle()
+
+    def _settle(self) -> None:
+        """Publish the state once training stops (pause, step quota used up, budget reached)."""
+        t = self.t
+        if self.recon_step != self.history.n:
+            self.evaluate()
+        with t._cond:
+            finished = self.history.n >= t._target.steps
+            if finished and t._want == "run":
+                t._want = "idle"
+        if self.diverged:
+            self.publish(DIVERGED, self.diverged)
+        elif finished:
+            self.publish(DONE, f"Reached the step budget of {t._target.steps:,}. Raise it to train on.")
+        elif self.history.n == 0:
+            self.publish(READY)
+        else:
+            self.publish(PAUSED)
+        if t.on_checkpoint and self.saved_step != self.history.n:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        self.last_checkpoint = time.monotonic()
+        self.saved_step = self.history.n
+        try:
+            self.t.on_checkpoint(self.t)
+        except Exception as e:  # a full disk must not kill training; say it on the page instead
+            self.publish(self.status, f"Could not save the run: {type(e).__name__}: {e}")
