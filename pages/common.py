@@ -1,0 +1,178 @@
+"""What the pages share: the process-wide run registry, data loading, and Config-derived widgets.
+
+Widgets are generated from the Config fields' metadata (label, kind, range, choices), so adding a
+hyperparameter to ``ae_core.config`` adds its control here without re-listing it.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import streamlit as st
+
+from ae_core import config as cfg_lib
+from ae_core.config import Config, ConfigError
+
+LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0,
+              2.0, 5.0, 10.0]
+BATCH_OPTIONS = [16, 32, 64, 128, 256, 512, 1024, 2048]
+WIDTH_RANGE = (8, 1024, 8)
+LATENT_RANGE = (1, 256)
+
+
+# --- process-wide state ---------------------------------------------------------------------------
+@st.cache_resource
+def registry():
+    from ae_core.registry import Registry
+
+    return Registry()
+
+
+class _Job:
+    """A load that runs in a thread so the page paints at once; the page polls ``done``."""
+
+    def __init__(self, fn):
+        self.done = threading.Event()
+        self.result = None
+        self.error = None
+        threading.Thread(target=self._run, args=(fn,), daemon=True, name="data-loader").start()
+
+    def _run(self, fn):
+        try:
+            self.result = fn()
+        except Exception as e:  # shown on the page as one sentence
+            self.error = str(e)
+        finally:
+            self.done.set()
+
+
+@st.cache_resource
+def default_data_job() -> _Job:
+    from ae_core import data
+
+    return _Job(data.load_default)
+
+
+@st.cache_resource
+def uploads() -> dict:
+    """Uploaded data sets by content hash, shared by the sessions of this server."""
+    return {}
+
+
+def load_upload(file) -> str:
+    """Load an uploaded file once; return its key in :func:`uploads` (raises DataError)."""
+    from ae_core import data
+
+    raw = file.getvalue()
+    key = hashlib.sha256(raw).hexdigest()[:16]
+    store = uploads()
+    if key not in store:
+        store[key] = data.load_upload(raw, file.name)
+    return key
+
+
+def current_dataset():
+    """The data set this session trains on: an upload it chose, else the default (None while loading)."""
+    key = st.session_state.get("dataset_key")
+    if key and key in uploads():
+        return uploads()[key]
+    job = default_data_job()
+    return job.result if job.done.is_set() else None
+
+
+# --- Config-derived widgets ----------------------------------------------------------------------
+def widget_key(name: str) -> str:
+    return f"cfg_{name}"
+
+
+def set_widgets(config: Config) -> None:
+    """Point every config widget at ``config`` (before the widgets are drawn, or in a callback)."""
+    for name in cfg_lib.FIELDS:
+        value = getattr(config, name)
+        if name == "hidden":
+            st.session_state["cfg_layers"] = len(value)
+            for i, width in enumerate(value):
+                st.session_state[f"cfg_width_{i}"] = width
+        else:
+            st.session_state[widget_key(name)] = value
+
+
+def _fmt_lr(v: float) -> str:
+    return f"{v:g}"
+
+
+def config_widget(name: str, *, container=st, disabled: bool = False, help_suffix: str = "") -> None:
+    """One control for one Config field, chosen from its metadata."""
+    m = cfg_lib.spec(name)
+    key = widget_key(name)
+    help_text = m["help"] + help_suffix
+    if name == "hidden":
+        layers = container.slider("Hidden layers", 1, cfg_lib.MAX_LAYERS, key="cfg_layers", disabled=disabled,
+                                  help=m["help"])
+        lo, hi, step = WIDTH_RANGE
+        for i in range(layers):
+            k = f"cfg_width_{i}"
+            if k not in st.session_state:
+                st.session_state[k] = max(lo, 256 // (2 ** i))
+            container.slider(f"Layer {i + 1} width", lo, hi, step=step, key=k, disabled=disabled,
+                             help="Units in this encoder layer (the decoder mirrors it).")
+    elif name == "learning_rate":
+        options = sorted(set(LR_OPTIONS) | {st.session_state.get(key, 0.01)})
+        container.select_slider(m["label"], options=options, format_func=_fmt_lr, key=key, disabled=disabled,
+                                help=help_text + " Log scale.")
+    elif name == "batch_size":
+        options = sorted(set(BATCH_OPTIONS) | {st.session_state.get(key, 256)})
+        container.select_slider(m["label"], options=options, key=key, disabled=disabled, help=help_text)
+    elif name == "latent":
+        container.slider(m["label"], *LATENT_RANGE, key=key, disabled=disabled, help=help_text)
+    elif name == "noise":
+        container.slider(m["label"], 0.0, 1.0, step=0.05, key=key, disabled=disabled, help=help_text)
+    elif m["kind"] == "choice":
+        container.selectbox(m["label"], m["choices"], key=key, disabled=disabled, help=help_text)
+    elif m["kind"] == "int":
+        container.number_input(m["label"], min_value=m["lo"], max_value=m["hi"], step=max(1, (m["lo"] or 1)),
+                               key=key, disabled=disabled, help=help_text)
+    else:
+        container.number_input(m["label"], min_value=float(m["lo"]), max_value=float(m["hi"]), key=key,
+                               disabled=disabled, help=help_text, format="%g")
+
+
+def draft_config() -> Config:
+    """The Config the widgets currently describe (raises ConfigError when they disagree)."""
+    values = {}
+    for name in cfg_lib.FIELDS:
+        if name == "hidden":
+            layers = st.session_state.get("cfg_layers", 1)
+            values[name] = tuple(int(st.session_state[f"cfg_width_{i}"]) for i in range(layers))
+        else:
+            values[name] = st.session_state[widget_key(name)]
+    return Config.from_dict(values)
+
+
+def config_from_url() -> tuple[str, Config]:
+    """Preset name and Config from the query string (?preset=fast&learning_rate=0.003...)."""
+    params = st.query_params.to_dict()
+    name = params.get("preset", cfg_lib.DEFAULT_PRESET)
+    if name not in cfg_lib.PRESETS:
+        name = cfg_lib.DEFAULT_PRESET
+    try:
+        return name, Config.from_query(params, base=cfg_lib.PRESETS[name])
+    except ConfigError as e:
+        st.warning(f"The link's settings were not used: {e}")
+        return name, cfg_lib.PRESETS[name]
+
+
+def sync_url(run_id: str, preset_name: str, config: Config) -> None:
+    """Keep the address bar a shareable link to this run and configuration."""
+    wanted = {"run": run_id, "preset": preset_name,
+              **config.to_query(base=cfg_lib.PRESETS.get(preset_name, cfg_lib.PRESETS[cfg_lib.DEFAULT_PRESET]))}
+    for flag in ("present",):
+        if flag in st.query_params:
+            wanted[flag] = st.query_params[flag]
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def human_status(status: str) -> str:
+    return {"preparing": "⏳ preparing", "ready": "● ready", "running": "▶ running", "paused": "⏸ paused",
+            "done": "✔ done", "diverged": "⚠ diverged", "error": "✖ error", "stopped": "■ stopped"}.get(status, status)
