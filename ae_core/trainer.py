@@ -85,6 +85,7 @@ class _Engine:
         from . import model as model_lib
         from .optimizers import make_optimizer
 
+        tf.get_logger().setLevel("ERROR")  # one tf.function per run and batch size is by design, not a leak
         self.tf = tf
         self.cfg = cfg
         self.nets = model_lib.build(cfg)

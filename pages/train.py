@@ -21,7 +21,7 @@ def _init_session() -> None:
     try:
         run_id = check_run_id(run_id) if run_id else new_run_id()
     except RunError as e:
-        st.warning(f"{e} A new run was started instead.")
+        st.session_state.notice = f"{e} A new run was started instead."
         run_id = new_run_id()
     trainer = common.registry().get(run_id)
     if trainer is not None:
@@ -50,6 +50,8 @@ def _follow_other_viewers(trainer) -> None:
 
 if "run_id" not in st.session_state:
     _init_session()
+if st.session_state.get("notice"):
+    st.warning(st.session_state.notice)
 run_id = st.session_state.run_id
 registry = common.registry()
 trainer = registry.get(run_id)
@@ -218,12 +220,13 @@ def live_view(run_id: str) -> None:
         scale = max(1, 224 // (28 * n))
         if len(snap.reconstructions):
             pics = st.columns(3 if show_diff else 2)
-            pics[0].image(viz.digit_grid(snap.originals, n, scale=scale), caption="Original", width="stretch")
+            pics[0].image(viz.digit_grid(snap.originals, n, scale=scale), caption="Original", width="stretch",
+                          output_format="PNG")
             pics[1].image(viz.digit_grid(snap.reconstructions, n, scale=scale), caption="Reconstruction",
-                          width="stretch")
+                          width="stretch", output_format="PNG")
             if show_diff:
                 pics[2].image(viz.difference_grid(snap.originals, snap.reconstructions, n, scale=scale),
-                              caption="Difference", width="stretch")
+                              caption="Difference", width="stretch", output_format="PNG")
             st.caption(f"Reconstructions at step {snap.recon_step:,} of the first {n * n} test digits.")
         else:
             st.caption("Reconstructions appear once the network is built.")

@@ -1,0 +1,97 @@
+"""The main flow in a real browser: Debian's Chromium driven by playwright against `streamlit run app.py`."""
+import os
+import re
+import time
+
+import pytest
+
+from tests.e2e.server import launch_browser, streamlit_server
+
+SHOT = os.environ.get("AE_SCREENSHOT")  # where to save a screenshot of the page (e.g. docs/train.png)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, mnist_path):
+    with streamlit_server(mnist_path, tmp_path_factory.mktemp("runs")) as url:
+        yield url
+
+
+@pytest.fixture()
+def page(server):
+    with launch_browser() as browser:
+        context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = context.new_page()
+        yield page
+        context.close()
+
+
+def metric(page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(f"^{label}$")))
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def step_of(page) -> int:
+    return int(metric(page, "Step").split("/")[0].replace(",", "").strip())
+
+
+def wait_until(predicate, timeout=60.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def button(page, label):
+    return page.get_by_role("button", name=label, exact=True)
+
+
+def test_start_pause_resume_live_lr_and_reload(page, server):
+    page.goto(server)
+    start = button(page, "Start")
+    start.wait_for(timeout=60_000)
+    wait_until(lambda: start.is_enabled(), 90, "the network to be ready")
+    start.click()
+
+    # The Step metric, the loss curve and the reconstructions update by themselves.
+    wait_until(lambda: step_of(page) > 0, 30, "first steps on screen")
+    first = step_of(page)
+    wait_until(lambda: step_of(page) > first, 10, "the Step metric to refresh without any click")
+    page.get_by_text("Loss", exact=True).first.wait_for()
+    assert page.locator(".js-plotly-plot").count() >= 1
+    page.get_by_text("Reconstruction", exact=True).wait_for()
+    page.get_by_text("Original", exact=True).wait_for()
+
+    # A learning-rate change mid-run is marked on the curve.
+    slider = page.locator('input[type="range"][aria-label="Learning rate"]')
+    slider.focus()
+    slider.press("ArrowLeft")
+    mark = page.locator(".js-plotly-plot text", has_text="lr 0.002→0.001")
+    wait_until(lambda: mark.count() > 0, 20, "the learning-rate mark on the loss curve")
+
+    # Pause holds, Resume continues.
+    button(page, "Pause").click()
+    wait_until(lambda: page.get_by_text("paused").count() > 0, 10, "paused status")
+    time.sleep(1.5)
+    held = step_of(page)
+    time.sleep(2.0)
+    assert step_of(page) == held, "training went on while paused"
+    button(page, "Resume").click()
+    wait_until(lambda: step_of(page) > held, 15, "training to resume")
+
+    # Reloading finds the same run still going.
+    url = page.url
+    assert "run=" in url
+    before = step_of(page)
+    page.reload()
+    button(page, "Start").wait_for(timeout=60_000)
+    wait_until(lambda: step_of(page) > before, 30, "the same run, still going, after a reload")
+    assert page.url.split("run=")[1].split("&")[0] == url.split("run=")[1].split("&")[0]
+    assert mark.count() > 0  # the history (with its event) survived the reload
+    if SHOT:
+        page.screenshot(path=SHOT)

@@ -1,0 +1,139 @@
+"""The Train page, driven headless with Streamlit's AppTest."""
+import json
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path, mnist_path):
+    monkeypatch.setenv("AE_MNIST_PATH", str(mnist_path))
+    monkeypatch.setenv("AE_RUNS_DIR", str(tmp_path / "runs"))
+    yield
+    from pages import common
+
+    common.registry().stop_all()
+
+
+def _app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    from pages import common
+
+    assert common.default_data_job().done.wait(60), "default data never loaded"
+    at.run()
+    return at
+
+
+def _button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def _metric(at, label):
+    return next(m for m in at.metric if m.label == label)
+
+
+def _trainer(at):
+    from pages import common
+
+    return common.registry().get(at.session_state["run_id"])
+
+
+def _wait(pred, timeout=60):
+    deadline = time.time() + timeout
+    while not pred():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_page_has_the_contract_labels_and_data_source():
+    at = _app()
+    assert not at.exception
+    labels = {s.label for s in at.slider} | {s.label for s in at.select_slider}
+    assert {"Learning rate", "Batch size", "Layer 1 width", "Latent size", "Hidden layers"} <= labels
+    assert {"Start", "Pause", "Resume", "Step", "Reset"} <= {b.label for b in at.button}
+    assert {"Step", "Loss"} <= {m.label for m in at.metric}
+    assert any("mnist.npz" in c.value and "60,000" in c.value for c in at.caption)
+    assert at.query_params["preset"] == "fast" and at.query_params["run"]
+
+
+def test_start_trains_and_the_view_updates_with_a_live_learning_rate_change():
+    at = _app()
+    trainer = _trainer(at)
+    trainer.wait_ready()
+    at.run()
+    _button(at, "Start").click().run()
+    _wait(lambda: trainer.snapshot().step >= 50)
+    at.run()
+    step_text = _metric(at, "Step").value
+    assert int(step_text.split("/")[0].replace(",", "")) >= 50
+    assert _metric(at, "Loss").value != "—"
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert "Original" in captions and "Reconstruction" in captions
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert chart["layout"]["title"]["text"] == "Loss"
+
+    lr = next(s for s in at.select_slider if s.label == "Learning rate")
+    lr.set_value(0.0005).run()
+    _wait(lambda: trainer.snapshot().config.learning_rate == 0.0005)
+    events = trainer.snapshot().history.events
+    assert events and events[-1]["field"] == "learning_rate" and events[-1]["new"] == 0.0005
+    assert at.query_params["learning_rate"] == "0.0005"
+
+    _button(at, "Pause").click().run()
+    _wait(lambda: trainer.snapshot().status == "paused")
+    held = trainer.snapshot().step
+    time.sleep(0.5)
+    assert trainer.snapshot().step == held
+    at.run()
+    _button(at, "Resume").click().run()
+    _wait(lambda: trainer.snapshot().step > held)
+
+
+def test_a_network_change_is_pending_until_reset():
+    at = _app()
+    trainer = _trainer(at)
+    trainer.wait_ready()
+    trainer.step(20)
+    _wait(lambda: trainer.snapshot().status == "paused")
+    at.run()
+    next(s for s in at.selectbox if s.label == "Activation").set_value("tanh").run()
+    assert any("Reset to apply" in w.value for w in at.warning)
+    assert trainer.config.activation == "relu"
+    _button(at, "Reset").click().run()
+    _wait(lambda: trainer.snapshot().status == "ready")
+    assert trainer.config.activation == "tanh" and trainer.snapshot().step == 0
+    assert not any("Reset to apply" in w.value for w in at.warning)
+
+
+def test_reloading_with_the_run_in_the_url_reattaches():
+    first = _app()
+    run_id = first.session_state["run_id"]
+    trainer = _trainer(first)
+    trainer.wait_ready()
+    trainer.step(15)
+    _wait(lambda: trainer.snapshot().step == 15)
+    second = _app({"run": run_id})
+    assert second.session_state["run_id"] == run_id
+    assert _trainer(second) is trainer
+    assert _metric(second, "Step").value.startswith("15 /")
+
+
+def test_a_shared_link_restores_the_configuration():
+    at = _app({"preset": "seed", "learning_rate": "0.003", "hidden": "128-64"})
+    trainer = _trainer(at)
+    assert trainer.config.learning_rate == 0.003 and trainer.config.hidden == (128, 64)
+    assert trainer.config.activation == "sigmoid"
+    assert next(s for s in at.select_slider if s.label == "Learning rate").value == 0.003
+
+
+def test_a_bad_run_id_in_the_url_is_refused_with_a_message():
+    at = _app({"run": "../../etc"})
+    assert not at.exception
+    assert any("not a valid run id" in w.value for w in at.warning)
+    assert ".." not in at.session_state["run_id"]
