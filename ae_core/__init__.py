@@ -7,5 +7,5 @@ import os
 
 # TensorFlow's C++ start-up chatter (oneDNN notices, CPU feature lines) means nothing to a user.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
