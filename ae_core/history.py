@@ -111,9 +111,12 @@ class History:
 
 
 def smooth(loss: np.ndarray, span: int = SMOOTHING_SPAN) -> np.ndarray:
-    """Exponential moving average, bias-corrected at the start (as pandas' ewm with adjust=True)."""
+    """Exponential moving average, bias-corrected at the start (as pandas' ewm with adjust=True).
+    On short histories the span shrinks (to a 30th of the length) so the curve does not lag far
+    behind a loss that is still falling fast."""
     if len(loss) == 0:
         return np.zeros(0, np.float64)
+    span = int(min(span, max(1, len(loss) // 30)))
     return pd.Series(loss, dtype=np.float64).ewm(span=span, adjust=True).mean().to_numpy()
 
 

@@ -10,6 +10,7 @@ graph from the training set held as a tensor, so Python only runs once per chunk
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import secrets
@@ -394,6 +395,8 @@ class _Loop:
         self.recon_step = -1
         self.test_loss = self.history.test_loss[-1] if self.history.test_loss else None
         self.sps = 0.0
+        self.marks: collections.deque = collections.deque()  # (time, step) pairs for the rate
+        self.chunk_started = time.monotonic()
         self.chunk = FIRST_CHUNK
         self.last_eval = 0.0
         self.last_checkpoint = time.monotonic()
@@ -473,8 +476,12 @@ class _Loop:
     def _train(self, n: int) -> None:
         t = self.t
         cfg = self.applied
+        if self.status != RUNNING or not self.marks:
+            self.marks.clear()
+            self.marks.append((time.monotonic(), self.history.n))
         if self.status != RUNNING:
             self.publish(RUNNING)
+        self.chunk_started = time.monotonic()
         t0 = time.perf_counter()
         losses = self.engine.chunk(n, cfg.batch_size)
         dt = time.perf_counter() - t0
@@ -483,7 +490,7 @@ class _Loop:
                             self.elapsed, self.elapsed + dt)
         self.elapsed += dt
         if done:
-            self.sps = done / dt
+            self._rate(done)
             # Aim for chunks of ~chunk_seconds: short enough that Pause and live changes act at once.
             self.chunk = int(np.clip(done * t.chunk_seconds / max(dt, 1e-4), 1, MAX_CHUNK))
         if done and not np.isfinite(losses[-1]):
@@ -500,6 +507,18 @@ class _Loop:
             self.publish(RUNNING)
         else:
             self._settle()
+
+    def _rate(self, done: int) -> None:
+        """Steps per wall-clock second over the last ~2 s (evaluations and saves included)."""
+        now = time.monotonic()
+        self.marks.append((now, self.history.n))
+        while len(self.marks) > 2 and now - self.marks[0][0] > 2.0:
+            self.marks.popleft()
+        t0, s0 = self.marks[0]
+        if now - t0 > 0.2:
+            self.sps = (self.history.n - s0) / (now - t0)
+        elif not self.sps:
+            self.sps = done / max(now - self.chunk_started, 1e-6)
 
     def _diverge(self, bad_loss: float, cfg: Config, chunk_steps: int) -> None:
         """Roll the weights back to before the chunk and pause with a plain explanation."""
