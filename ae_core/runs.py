@@ -163,6 +163,16 @@ def list_runs(root: Path | None = None) -> list[SavedRun]:
     return sorted(runs, key=lambda r: r.meta.get("saved", ""), reverse=True)
 
 
+def resume_kwargs(run: SavedRun) -> dict:
+    """Trainer keyword arguments that continue a saved run: its history, and its weights read
+    from model.keras in the trainer's own thread (the optimizer's state starts afresh)."""
+    from .history import History
+
+    model_path = run.model_path
+    weights = (lambda: load_keras_model(model_path).get_weights()) if model_path else None
+    return dict(history=History.from_frames(run.history, run.events), weights=weights)
+
+
 def rename(run_id: str, name: str, root: Path | None = None) -> None:
     run = load(run_id, root)
     doc = json.loads((run.path / "config.json").read_text())

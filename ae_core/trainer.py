@@ -93,6 +93,8 @@ class _Engine:
         self.model = self.nets.autoencoder
         self.optimizer = make_optimizer(cfg)
         self.optimizer.build(self.model.trainable_variables)
+        if callable(weights):
+            weights = weights()  # e.g. reading a saved model.keras: done here, off the page's thread
         if weights is not None:
             self.model.set_weights(weights)
         self.loss_fn = model_lib.reconstruction_loss(cfg)
@@ -317,7 +319,7 @@ class Trainer:
         return self.wait(lambda s: s.status != PREPARING, timeout)
 
     def weights(self):
-        """A copy of the current weights (numpy), e.g. to save; taken between chunks."""
+        """A copy of the current weights (numpy); while training they may be mid-chunk."""
         with self._cond:
             return None if self._engine is None else self._engine.model.get_weights()
 

@@ -24,15 +24,27 @@ def _init_session() -> None:
         st.session_state.notice = f"{e} A new run was started instead."
         run_id = new_run_id()
     trainer = common.registry().get(run_id)
-    if trainer is not None:
-        config = trainer.config
+    saved = None if trainer is not None else _saved_run(run_id)
+    if trainer is not None or saved is not None:
+        config = trainer.config if trainer is not None else saved.config
         preset_name = cfg_lib.preset_of(config) or cfg_lib.DEFAULT_PRESET
     else:
         preset_name, config = common.config_from_url()
+    st.session_state.resume = saved
     st.session_state.run_id = run_id
     st.session_state.preset = preset_name
     st.session_state.last_draft = config
     common.set_widgets(config)
+
+
+def _saved_run(run_id: str):
+    """The run saved on disk under this id, if there is one (to continue training it)."""
+    from ae_core import runs
+
+    try:
+        return runs.load(run_id)
+    except runs.RunError:
+        return None
 
 
 def _apply_preset() -> None:
@@ -126,12 +138,15 @@ if trainer is None:
     def _save(t):
         runs.save(t.snapshot(), t.model())
 
+    saved = st.session_state.get("resume")
+    extra = runs.resume_kwargs(saved) if saved is not None else {}
     try:
-        trainer = registry.create(draft or cfg_lib.PRESETS[st.session_state.preset], dataset, run_id=run_id,
-                                  on_checkpoint=_save)
+        trainer = registry.create(saved.config if saved is not None else (draft or cfg_lib.PRESETS[st.session_state.preset]),
+                                  dataset, run_id=run_id, on_checkpoint=_save, **extra)
     except RegistryFull as e:
         st.error(str(e))
         st.stop()
+    st.session_state.resume = None
 
 if draft is not None:
     last = st.session_state.last_draft

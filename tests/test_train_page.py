@@ -137,3 +137,27 @@ def test_a_bad_run_id_in_the_url_is_refused_with_a_message():
     assert not at.exception
     assert any("not a valid run id" in w.value for w in at.warning)
     assert ".." not in at.session_state["run_id"]
+
+
+def test_a_saved_run_in_the_url_continues_with_its_history(tmp_path, mnist_path):
+    from ae_core import data, runs
+    from ae_core.config import preset
+    from ae_core.trainer import Trainer
+
+    saved = Trainer(preset("fast").replace(latent=16), data.load(mnist_path), run_id="saved-run-1")
+    try:
+        saved.wait_ready()
+        saved.step(30)
+        snap = saved.wait(lambda s: s.status == "paused" and s.step == 30)
+        runs.save(snap, saved.model())
+    finally:
+        saved.stop()
+
+    at = _app({"run": "saved-run-1"})
+    trainer = _trainer(at)
+    assert trainer.config.latent == 16
+    ready = trainer.wait(lambda s: s.status == "paused", 120)
+    assert ready.step == 30 and ready.history.loss[0] == pytest.approx(snap.history.loss[0])
+    assert ready.test_loss == pytest.approx(snap.test_loss, rel=1e-4)  # the saved weights were loaded
+    trainer.step(5)
+    assert trainer.wait(lambda s: s.status == "paused" and s.step == 35, 60).step == 35
