@@ -162,13 +162,12 @@ def config_from_url() -> tuple[str, Config]:
         return name, cfg_lib.PRESETS[name]
 
 
-def sync_url(run_id: str, preset_name: str, config: Config) -> None:
+def sync_url(run_id: str, preset_name: str, config: Config, present: bool = False) -> None:
     """Keep the address bar a shareable link to this run and configuration."""
     wanted = {"run": run_id, "preset": preset_name,
               **config.to_query(base=cfg_lib.PRESETS.get(preset_name, cfg_lib.PRESETS[cfg_lib.DEFAULT_PRESET]))}
-    for flag in ("present",):
-        if flag in st.query_params:
-            wanted[flag] = st.query_params[flag]
+    if present:
+        wanted["present"] = "1"
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 

@@ -34,6 +34,7 @@ def _init_session() -> None:
     st.session_state.run_id = run_id
     st.session_state.preset = preset_name
     st.session_state.last_draft = config
+    st.session_state.present = st.query_params.get("present") == "1"
     common.set_widgets(config)
 
 
@@ -47,8 +48,9 @@ def _saved_run(run_id: str):
         return None
 
 
-def _apply_preset() -> None:
+def _apply_preset(start_over: bool = False) -> None:
     common.set_widgets(cfg_lib.PRESETS[st.session_state.preset])
+    st.session_state.start_over = start_over
 
 
 def _follow_other_viewers(trainer) -> None:
@@ -70,33 +72,60 @@ trainer = registry.get(run_id)
 if trainer is not None:
     _follow_other_viewers(trainer)
 
-# --- controls (sidebar) ----------------------------------------------------------------------------
+# --- controls ----------------------------------------------------------------------------------------
+PRESENT_CSS = """<style>
+h1 { font-size: 3.4rem !important; }
+[data-testid="stMetricValue"] { font-size: 3.6rem !important; }
+[data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
+.stButton button p, [data-testid="stMarkdownContainer"] p { font-size: 1.35rem; }
+</style>"""
+
 with st.sidebar:
-    st.selectbox("Preset", list(cfg_lib.PRESETS), key="preset", on_change=_apply_preset,
-                 help="Load a whole configuration; the controls below then fine-tune it.")
-    st.caption(cfg_lib.PRESET_BLURBS[st.session_state.preset])
-    st.subheader("Live", help="These apply to the running run at once and are marked on the loss curve.")
-    for name in cfg_lib.FIELDS:
-        if name in LIVE_FIELDS:
-            common.config_widget(name)
-    st.subheader("Network", help="Changing these needs a new network: press Reset to apply.")
-    for name in cfg_lib.FIELDS:
-        if name not in LIVE_FIELDS:
-            common.config_widget(name)
+    present = st.toggle("Presentation mode", key="present",
+                        help="Large type, the essentials on the page, the four presets one click away, fixed seed.")
 
-    with st.expander("Your own data"):
-        upload = st.file_uploader("28×28 grayscale digits (NPZ, CSV, gzipped IDX in a zip)",
-                                  type=["npz", "csv", "gz", "zip"], key="upload")
-        if upload is not None:
-            from ae_core.data import DataError
+if present:
+    # A demo in front of a room: presets as big buttons, the two live knobs on the page, and
+    # the rest tucked into the sidebar. A preset click starts over at once with the preset's seed,
+    # so the same demo repeats itself.
+    st.html(PRESENT_CSS)
+    bar = st.columns([2, 1.4, 1.4])
+    bar[0].segmented_control("Preset", list(cfg_lib.PRESETS), key="preset", required=True,
+                             on_change=_apply_preset, args=(True,))
+    bar[0].caption(cfg_lib.PRESET_BLURBS[st.session_state.preset])
+    common.config_widget("learning_rate", container=bar[1])
+    common.config_widget("batch_size", container=bar[2])
+    with st.sidebar.expander("All settings"):
+        for name in cfg_lib.FIELDS:
+            if name not in ("learning_rate", "batch_size"):
+                common.config_widget(name)
+else:
+    with st.sidebar:
+        st.selectbox("Preset", list(cfg_lib.PRESETS), key="preset", on_change=_apply_preset,
+                     help="Load a whole configuration; the controls below then fine-tune it.")
+        st.caption(cfg_lib.PRESET_BLURBS[st.session_state.preset])
+        st.subheader("Live", help="These apply to the running run at once and are marked on the loss curve.")
+        for name in cfg_lib.FIELDS:
+            if name in LIVE_FIELDS:
+                common.config_widget(name)
+        st.subheader("Network", help="Changing these needs a new network: press Reset to apply.")
+        for name in cfg_lib.FIELDS:
+            if name not in LIVE_FIELDS:
+                common.config_widget(name)
 
-            try:
-                st.session_state.dataset_key = common.load_upload(upload)
-                st.success(f"{upload.name} loaded; press Reset to train on it.")
-            except DataError as e:
-                st.error(str(e))
-        if st.session_state.get("dataset_key") and st.button("Use the built-in MNIST"):
-            st.session_state.dataset_key = None
+with st.sidebar.expander("Your own data"):
+    upload = st.file_uploader("28×28 grayscale digits (NPZ, CSV, gzipped IDX in a zip)",
+                              type=["npz", "csv", "gz", "zip"], key="upload")
+    if upload is not None:
+        from ae_core.data import DataError
+
+        try:
+            st.session_state.dataset_key = common.load_upload(upload)
+            st.success(f"{upload.name} loaded; press Reset to train on it.")
+        except DataError as e:
+            st.error(str(e))
+    if st.session_state.get("dataset_key") and st.button("Use the built-in MNIST"):
+        st.session_state.dataset_key = None
 
 try:
     draft = common.draft_config()
@@ -159,14 +188,15 @@ if draft is not None:
     pending = trainer.config.needs_reset(draft)
     data_pending = trainer.dataset is not dataset
     snap = trainer.snapshot()
-    if (pending or data_pending) and snap.step == 0 and snap.status in ("preparing", "ready"):
+    start_over = st.session_state.pop("start_over", False)
+    if start_over or (pending or data_pending) and snap.step == 0 and snap.status in ("preparing", "ready"):
         trainer.reset(draft, dataset=dataset)  # nothing trained yet: apply at once
         pending, data_pending = [], False
     if pending or data_pending:
         what = [f"{cfg_lib.spec(k)['label'].lower()} {getattr(trainer.config, k)} → {getattr(draft, k)}"
                 for k in pending] + (["the data set"] if data_pending else [])
         st.warning("Pending: " + "; ".join(what) + ". **Reset to apply.**", icon="✋")
-    common.sync_url(run_id, st.session_state.preset, draft)
+    common.sync_url(run_id, st.session_state.preset, draft, present=present)
 
 
 # --- live view -------------------------------------------------------------------------------------

@@ -161,3 +161,21 @@ def test_a_saved_run_in_the_url_continues_with_its_history(tmp_path, mnist_path)
     assert ready.test_loss == pytest.approx(snap.test_loss, rel=1e-4)  # the saved weights were loaded
     trainer.step(5)
     assert trainer.wait(lambda s: s.status == "paused" and s.step == 35, 60).step == 35
+
+
+def test_presentation_mode_puts_presets_one_click_away():
+    at = _app({"present": "1"})
+    assert at.toggle(key="present").value is True
+    trainer = _trainer(at)
+    trainer.wait_ready()
+    trainer.step(10)
+    _wait(lambda: trainer.snapshot().step == 10)
+    at.run()
+    presets = at.button_group(key="preset")
+    presets.set_value("seed").run()
+    _wait(lambda: trainer.snapshot().status == "ready", 120)
+    assert trainer.config == __import__("ae_core.config", fromlist=["PRESETS"]).PRESETS["seed"]
+    assert trainer.snapshot().step == 0  # one click started the demo over, fixed seed included
+    assert at.query_params["present"] == "1"
+    labels = {s.label for s in at.main.select_slider}
+    assert {"Learning rate", "Batch size"} <= labels
