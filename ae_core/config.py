@@ -226,10 +226,10 @@ PRESETS: dict[str, Config] = {
     # Exactly the notebook: 784-256-128-256-784, sigmoid, TF1 RMSProp lr 0.01, batch 256, MSE, N(0,1) init.
     "seed": Config(),
     # The app's default: reaches a low error in seconds.
-    "fast": Config(hidden=(256,), latent=64, activation="relu", optimizer="adam", learning_rate=2e-3,
+    "fast": Config(hidden=(256,), latent=64, activation="relu", optimizer="adam", learning_rate=1e-3,
                    batch_size=256, initializer="glorot_uniform", steps=3000),
     # Same network trained to clean up Gaussian noise.
-    "denoising": Config(hidden=(256,), latent=64, activation="relu", optimizer="adam", learning_rate=2e-3,
+    "denoising": Config(hidden=(256,), latent=64, activation="relu", optimizer="adam", learning_rate=1e-3,
                         batch_size=256, initializer="glorot_uniform", noise=0.3, steps=4000),
     # A 2-D code, drawn directly as the latent map.
     "latent2": Config(hidden=(256, 64), latent=2, activation="relu", optimizer="adam", learning_rate=2e-3,

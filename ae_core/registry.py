@@ -1,39 +1,62 @@
 """A registry of live trainers keyed by run id, shared by every browser session of one server.
 
 The pages keep one instance in ``st.cache_resource``; it is plain Python so it can be tested
-headless. A cap on concurrent runs keeps a shared 2-core server responsive.
+headless. A cap on concurrent runs keeps a shared 2-core server responsive; runs nobody watches
+are released after a while (their files were saved when they paused or finished); on shutdown
+every run is stopped and saved.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import threading
 import time
+import weakref
 
-from .trainer import Trainer
+from .trainer import RUNNING, Trainer
 
 
 class RegistryFull(RuntimeError):
     """All training slots are taken; the message says so in one sentence."""
 
 
-def max_runs_from_env() -> int:
+def _env_number(name: str, default: float, cast=float):
     try:
-        return max(1, int(os.environ.get("AE_MAX_RUNS", "2")))
+        return max(cast(1), cast(os.environ.get(name, default)))
     except ValueError:
-        return 2
+        return cast(default)
 
 
 class Registry:
-    def __init__(self, max_runs: int | None = None, watch_grace_s: float = 5.0):
-        self.max_runs = max_runs or max_runs_from_env()
+    def __init__(self, max_runs: int | None = None, *, idle_seconds: float | None = None,
+                 watch_grace_s: float = 5.0, save=None):
+        self.max_runs = max_runs or _env_number("AE_MAX_RUNS", 2, int)
+        # A run nobody has looked at for this long, and that is not training, is released.
+        self.idle_seconds = idle_seconds or _env_number("AE_IDLE_SECONDS", 1800.0)
         self.watch_grace_s = watch_grace_s  # a run looked at this recently is someone's: keep it
+        self.save = save                    # save(trainer): called for each run at shutdown
         self._runs: dict[str, Trainer] = {}
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._exit_hook = False
+        self._hook_exit()
+
+    def _hook_exit(self) -> None:
+        """Save every run when the server exits. atexit runs its handlers last-registered-first, and
+        h5py (which Keras uses to write model.keras) closes itself in one: so the hook is registered
+        only once Keras has been imported (by a trainer's thread), to run before h5py's."""
+        if self._exit_hook or "keras" not in sys.modules:
+            return
+        self._exit_hook = True
+        ref = weakref.ref(self)
+        atexit.register(lambda: ref() is not None and ref().shutdown())
 
     def get(self, run_id: str | None) -> Trainer | None:
         if not run_id:
             return None
+        self._hook_exit()
+        self.release_idle()
         with self._lock:
             trainer = self._runs.get(run_id)
             if trainer is not None:
@@ -41,11 +64,12 @@ class Registry:
             return trainer
 
     def create(self, config, dataset, run_id: str | None = None, **kwargs) -> Trainer:
+        self.release_idle()
         with self._lock:
             if run_id in self._runs:
                 return self._runs[run_id]
             if len(self._runs) >= self.max_runs:
-                self._evict_one_idle()
+                self._evict_one_unwatched()
             if len(self._runs) >= self.max_runs:
                 raise RegistryFull(
                     f"All {self.max_runs} training slots of this server are busy with runs that are training "
@@ -55,17 +79,29 @@ class Registry:
             self._seen[trainer.run_id] = time.monotonic()
             return trainer
 
-    def _evict_one_idle(self) -> None:
+    def _evict_one_unwatched(self) -> None:
         """Free the slot of the least recently watched run that is not training (lock held).
         Its files were saved when it paused or finished; a run that is training is never evicted."""
         now = time.monotonic()
         idle = [(seen, run_id) for run_id, seen in self._seen.items()
-                if self._runs[run_id].snapshot().status != "running" and now - seen > self.watch_grace_s]
+                if self._runs[run_id].snapshot().status != RUNNING and now - seen > self.watch_grace_s]
         if idle:
-            _, run_id = min(idle)
-            trainer = self._runs.pop(run_id)
-            self._seen.pop(run_id)
-            trainer.stop(timeout=0)
+            self._drop(min(idle)[1])
+
+    def release_idle(self) -> list[str]:
+        """Release runs unwatched for ``idle_seconds`` that are not training."""
+        now = time.monotonic()
+        with self._lock:
+            stale = [run_id for run_id, seen in self._seen.items()
+                     if now - seen > self.idle_seconds and self._runs[run_id].snapshot().status != RUNNING]
+            for run_id in stale:
+                self._drop(run_id)
+        return stale
+
+    def _drop(self, run_id: str) -> None:
+        trainer = self._runs.pop(run_id)
+        self._seen.pop(run_id, None)
+        trainer.stop(timeout=0)
 
     def release(self, run_id: str) -> None:
         """Stop a run and free its slot (its saved files stay on disk)."""
@@ -86,3 +122,23 @@ class Registry:
     def stop_all(self) -> None:
         for run_id in self.run_ids():
             self.release(run_id)
+
+    def shutdown(self, timeout: float = 1.5) -> None:
+        """Stop every training thread (they end at their next chunk boundary, ~0.1 s) and save
+        each run once its thread has ended, so a server stop loses nothing."""
+        trainers = self.trainers()
+        for trainer in trainers:
+            trainer.stop(timeout=0)
+        deadline = time.monotonic() + timeout
+        for trainer in trainers:
+            trainer.stop(timeout=max(0.0, deadline - time.monotonic()))
+            save = self.save or trainer.on_checkpoint
+            if save is not None and trainer.snapshot().step > 0:
+                try:
+                    save(trainer)
+                except Exception as e:  # shutting down: say it in the log; the last periodic save stands
+                    print(f"could not save run {trainer.run_id} at shutdown: {type(e).__name__}: {e}",
+                          file=sys.stderr)
+        with self._lock:
+            self._runs.clear()
+            self._seen.clear()

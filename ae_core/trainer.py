@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 MAX_CHUNK = 1000          # steps in one compiled call at most (the loss buffer's size)
 FIRST_CHUNK = 8           # small first chunk: the first step shows at once
 N_DIGITS = 64             # fixed test digits whose reconstructions are published (8×8 at most)
+PROBE_SIZE = 512          # fixed test digits on which layer health is measured
+HEALTH_EVERY_S = 2.0      # seconds between layer-health measurements while training
 
 # Statuses a snapshot can carry.
 PREPARING, READY, RUNNING, PAUSED, DONE, DIVERGED, ERROR, STOPPED = (
@@ -57,6 +59,8 @@ class Snapshot:
     test_loss: float | None      # latest held-out MSE
     data_source: str
     version: int                 # increases with every publication
+    health: tuple = ()           # ae_core.health.LayerHealth per layer, at ``recon_step``
+    first_layer: np.ndarray | None = None  # first encoder kernel (784 × units), at ``recon_step``
 
     @property
     def budget(self) -> int:
@@ -102,6 +106,7 @@ class _Engine:
         self.x_train = _as_tensor(data.x_train)
         self.x_test = _as_tensor(data.x_test)
         self.digits = tf.constant(data.x_test[:n_digits])
+        self.probe = tf.constant(data.x_test[:PROBE_SIZE])  # fixed batch for layer health
         self.n_train = int(data.x_train.shape[0])
         self.rng = tf.random.Generator.from_seed(cfg.seed)
         self.noise = tf.Variable(float(cfg.noise), trainable=False, dtype=tf.float32)
@@ -112,6 +117,9 @@ class _Engine:
         self.backup = [tf.Variable(v, trainable=False) for v in self.state]
         self._chunks: dict[int, Callable] = {}
         self._evaluate = tf.function(self._evaluate_graph, jit_compile=True)
+        self.dense = [layer for net in (self.nets.encoder, self.nets.decoder) for layer in net.layers
+                      if hasattr(layer, "kernel")]
+        self._health = tf.function(self._health_graph)
 
     # --- graphs ---------------------------------------------------------------------------------
     def _indices(self, batch_size: int):
@@ -159,6 +167,18 @@ class _Engine:
         test_mse = tf.reduce_mean(tf.square(self.x_test - recon))
         return test_mse, self.model(self.digits, training=False)
 
+    def _health_graph(self):
+        """Every layer's outputs on the probe batch, and the gradient norm of each kernel."""
+        tf = self.tf
+        h, outputs = self.probe, []
+        with tf.GradientTape() as tape:
+            for layer in self.dense:
+                h = layer(h)
+                outputs.append(h)
+            loss = self.loss_fn(self.probe, h)
+        grads = tape.gradient(loss, [layer.kernel for layer in self.dense])
+        return outputs, [tf.norm(g) for g in grads]
+
     # --- calls from the training thread ----------------------------------------------------------
     def chunk(self, n_steps: int, batch_size: int) -> np.ndarray:
         """Run up to ``n_steps`` steps; return their losses (ending early at a non-finite one)."""
@@ -188,6 +208,18 @@ class _Engine:
     def evaluate(self) -> tuple[float, np.ndarray]:
         test_mse, recon = self._evaluate()
         return float(test_mse), recon.numpy()
+
+    def health(self) -> tuple:
+        from .health import layer_health
+
+        outputs, norms = self._health()
+        return tuple(layer_health(layer.name, self.cfg.activation if layer.name != "reconstruction"
+                                  else self.cfg.output_activation, out.numpy(), float(norm))
+                     for layer, out, norm in zip(self.dense, outputs, norms))
+
+    def first_layer(self) -> np.ndarray:
+        """The first encoder layer's kernel (784 × units): what each unit looks for in a digit."""
+        return self.dense[0].kernel.numpy().copy()
 
     def set_learning_rate(self, lr: float) -> None:
         self.optimizer.learning_rate.assign(lr)
@@ -308,6 +340,9 @@ class Trainer:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not until(self._snapshot):
+                if not self._thread.is_alive() and not until(self._snapshot):
+                    raise RuntimeError(f"run {self.run_id}: the training thread has ended "
+                                       f"({self._snapshot.status}: {self._snapshot.message})")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"run {self.run_id}: still {self._snapshot.status} at step "
@@ -358,13 +393,15 @@ class Trainer:
     def _current(self, gen: int) -> bool:
         return gen == self._generation and not self._stop_flag
 
-    def _make_snapshot(self, config, status, message, history, recon, recon_step, test_loss, elapsed, sps) -> Snapshot:
+    def _make_snapshot(self, config, status, message, history, recon, recon_step, test_loss, elapsed, sps,
+                       health=(), first_layer=None) -> Snapshot:
         return Snapshot(
             run_id=self.run_id, config=config,
             status=status, message=message, step=history.n, elapsed=elapsed, steps_per_sec=sps,
             history=history.view(), originals=_readonly(self.dataset.x_test[:N_DIGITS]),
             reconstructions=_readonly(recon), recon_step=recon_step, test_loss=test_loss,
-            data_source=self.dataset.source, version=next(self._version))
+            data_source=self.dataset.source, version=next(self._version), health=health,
+            first_layer=None if first_layer is None else _readonly(first_layer))
 
     def _publish_now(self, status: str, message: str) -> None:
         with self._cond:
@@ -373,15 +410,19 @@ class Trainer:
             self._cond.notify_all()
 
     def _main(self, gen: int) -> None:
-        loop = _Loop(self, gen)
         try:
+            loop = _Loop(self, gen)
             loop.run()
         except Exception as e:  # anything the loop did not foresee: shown on the page, not lost in a log
             if gen == self._generation:
-                loop.publish(ERROR, f"Training stopped on an error: {type(e).__name__}: {e}")
-        finally:
-            if gen == self._generation and self._stop_flag and self._snapshot.status not in (ERROR,):
-                loop.publish(STOPPED, "The run was stopped.")
+                message = f"Training stopped on an error: {type(e).__name__}: {e}"
+                try:
+                    loop.publish(ERROR, message)
+                except Exception:  # the snapshot itself could not be built: publish a bare one
+                    self._publish_now(ERROR, message)
+            return
+        if gen == self._generation and self._stop_flag:
+            loop.publish(STOPPED, "The run was stopped.")
 
 
 class _Loop:
@@ -395,6 +436,9 @@ class _Loop:
         self.elapsed = float(self.history.view().elapsed[-1]) if self.history.n else 0.0
         self.recon = np.zeros((0, 784), np.float32)
         self.recon_step = -1
+        self.health: tuple = ()
+        self.first_layer = None
+        self.last_health = 0.0
         self.test_loss = self.history.test_loss[-1] if self.history.test_loss else None
         self.sps = 0.0
         self.marks: collections.deque = collections.deque()  # (time, step) pairs for the rate
@@ -413,11 +457,18 @@ class _Loop:
             if self.gen != t._generation:
                 return  # a Reset replaced this run: its late news is dropped
             t._snapshot = t._make_snapshot(self.applied, status, message, self.history, self.recon, self.recon_step,
-                                           self.test_loss, self.elapsed, self.sps)
+                                           self.test_loss, self.elapsed, self.sps, self.health, self.first_layer)
             t._cond.notify_all()
 
-    def evaluate(self) -> None:
+    def evaluate(self, inspect: bool = False) -> None:
+        """Held-out MSE and reconstructions; every HEALTH_EVERY_S (or when asked) also the layer
+        health and first-layer filters, which cost a little more."""
         self.test_loss, self.recon = self.engine.evaluate()
+        now = time.monotonic()
+        if inspect or now - self.last_health >= HEALTH_EVERY_S:
+            self.health = self.engine.health()
+            self.first_layer = self.engine.first_layer()
+            self.last_health = now
         self.recon_step = self.history.n
         self.history.add_test(self.history.n, self.test_loss)
         self.last_eval = time.monotonic()
@@ -501,14 +552,14 @@ class _Loop:
         self.diverged = ""
         if time.monotonic() - self.last_eval >= t.eval_every_s:
             self.evaluate()
-        if t.on_checkpoint and time.monotonic() - self.last_checkpoint >= t.checkpoint_every_s:
-            self._checkpoint()
         with t._cond:
             more = self._wants_steps()
-        if more:
-            self.publish(RUNNING)
-        else:
+        if not more:
             self._settle()
+            return
+        self.publish(RUNNING)
+        if t.on_checkpoint and time.monotonic() - self.last_checkpoint >= t.checkpoint_every_s:
+            self._checkpoint()  # after publishing: the save reads the snapshot just published
 
     def _rate(self, done: int) -> None:
         """Steps per wall-clock second over the last ~2 s (evaluations and saves included)."""
@@ -540,7 +591,7 @@ class _Loop:
         """Publish the state once training stops (pause, step quota used up, budget reached)."""
         t = self.t
         if self.recon_step != self.history.n:
-            self.evaluate()
+            self.evaluate(inspect=True)
         with t._cond:
             finished = self.history.n >= t._target.steps
             if finished and t._want == "run":

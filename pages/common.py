@@ -6,6 +6,7 @@ hyperparameter to ``ae_core.config`` adds its control here without re-listing it
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 
 import streamlit as st
@@ -15,6 +16,7 @@ from ae_core.config import Config, ConfigError
 
 LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0,
               2.0, 5.0, 10.0]
+PROBE_LABEL = "a fixed batch of 512 test digits"
 BATCH_OPTIONS = [16, 32, 64, 128, 256, 512, 1024, 2048]
 WIDTH_RANGE = (8, 1024, 8)
 LATENT_RANGE = (1, 256)
@@ -25,7 +27,14 @@ LATENT_RANGE = (1, 256)
 def registry():
     from ae_core.registry import Registry
 
-    return Registry()
+    return Registry(save=save_run)
+
+
+def save_run(trainer) -> None:
+    """Save a live run to the run store (from its training thread, or at shutdown)."""
+    from ae_core import runs
+
+    runs.save(trainer.snapshot(), trainer.model())
 
 
 class _Job:
@@ -46,11 +55,25 @@ class _Job:
             self.done.set()
 
 
-@st.cache_resource
-def default_data_job() -> _Job:
+def _load_default_or_bundled():
+    """The default data set; if AE_MNIST_PATH names a file that cannot be used, say why and carry
+    on with the bundled digits so the page stays usable."""
     from ae_core import data
 
-    return _Job(data.load_default)
+    try:
+        return data.load_default(), None
+    except data.DataError as e:
+        return data.load_bundled(), f"{e} Using the bundled MNIST subset instead."
+
+
+@st.cache_resource
+def _data_job(path_setting: str | None) -> _Job:
+    return _Job(_load_default_or_bundled)
+
+
+def default_data_job() -> _Job:
+    """The background load of the default data set (one per AE_MNIST_PATH value)."""
+    return _data_job(os.environ.get("AE_MNIST_PATH"))
 
 
 @st.cache_resource
@@ -77,7 +100,13 @@ def current_dataset():
     if key and key in uploads():
         return uploads()[key]
     job = default_data_job()
-    return job.result if job.done.is_set() else None
+    return job.result[0] if job.done.is_set() and job.result else None
+
+
+def data_warning() -> str | None:
+    """Why the default data set is not the one asked for, if it is not."""
+    job = default_data_job()
+    return job.result[1] if job.done.is_set() and job.result else None
 
 
 # --- Config-derived widgets ----------------------------------------------------------------------
@@ -172,6 +201,21 @@ def sync_url(run_id: str, preset_name: str, config: Config, present: bool = Fals
         st.query_params.from_dict(wanted)
 
 
+STATUS_BADGES = {"preparing": ("preparing", "gray", ":material/hourglass_top:"),
+                 "ready": ("ready", "blue", ":material/radio_button_checked:"),
+                 "running": ("running", "green", ":material/play_arrow:"),
+                 "paused": ("paused", "orange", ":material/pause:"),
+                 "done": ("done", "violet", ":material/check:"),
+                 "diverged": ("diverged", "red", ":material/warning:"),
+                 "error": ("error", "red", ":material/error:"),
+                 "stopped": ("stopped", "gray", ":material/stop:")}
+
+
+def status_badge(status: str) -> None:
+    label, colour, icon = STATUS_BADGES.get(status, (status, "gray", None))
+    st.badge(label, color=colour, icon=icon)
+
+
 def human_status(status: str) -> str:
-    return {"preparing": "⏳ preparing", "ready": "● ready", "running": "▶ running", "paused": "⏸ paused",
-            "done": "✔ done", "diverged": "⚠ diverged", "error": "✖ error", "stopped": "■ stopped"}.get(status, status)
+    """The status as a word for text (the badge above is for the live view)."""
+    return STATUS_BADGES.get(status, (status,))[0]

@@ -158,20 +158,19 @@ if dataset is None:
     st.stop()
 
 st.caption(f"Data: {dataset.source} · {dataset.n_train:,} training / {dataset.n_test:,} test digits")
+if common.data_warning() and not st.session_state.get("dataset_key"):
+    st.warning(common.data_warning())
 
 # --- the run ---------------------------------------------------------------------------------------
 if trainer is None:
     from ae_core import runs
     from ae_core.registry import RegistryFull
 
-    def _save(t):
-        runs.save(t.snapshot(), t.model())
-
     saved = st.session_state.get("resume")
     extra = runs.resume_kwargs(saved) if saved is not None else {}
     try:
         trainer = registry.create(saved.config if saved is not None else (draft or cfg_lib.PRESETS[st.session_state.preset]),
-                                  dataset, run_id=run_id, on_checkpoint=_save, **extra)
+                                  dataset, run_id=run_id, on_checkpoint=common.save_run, **extra)
     except RegistryFull as e:
         st.error(str(e))
         st.stop()
@@ -235,10 +234,9 @@ def live_view(run_id: str) -> None:
     time.sleep(0.02)  # let a command just sent show in this very refresh
     snap = trainer.snapshot()
 
-    line = f"**{common.human_status(snap.status)}**"
+    common.status_badge(snap.status)
     if snap.status == "preparing":
-        line += " — building the network and compiling the training step (TensorFlow)…"
-    st.markdown(line)
+        st.caption("Building the network and compiling the training step (TensorFlow)…")
     if snap.message:
         (st.error if snap.status in ("error", "diverged") else st.info)(snap.message)
 
@@ -277,4 +275,41 @@ def live_view(run_id: str) -> None:
             st.caption("Reconstructions appear once the network is built.")
 
 
+@st.fragment(run_every=2.0)
+def inside_view(run_id: str) -> None:
+    """First-layer filters and layer health, refreshed every 2 s (they change slowly)."""
+    from ae_core import viz_network
+    from ae_core.health import reading
+
+    trainer = common.registry().get(run_id)
+    snap = trainer.snapshot() if trainer is not None else None
+    if snap is None or snap.first_layer is None or not snap.health:
+        st.caption("Filters and layer health appear once the network is built.")
+        return
+    left, right = st.columns([2, 3])
+    with left:
+        units = snap.first_layer.shape[1]
+        options = [k for k in (4, 6, 8, 10, 12, 16) if k * k <= max(units, 16)] or [4]
+        n = st.select_slider("Filters shown", options, value=min(8, options[-1]), key="filters_n",
+                             format_func=lambda k: f"{min(k * k, units)} of {units}")
+        st.image(viz_network.filter_grid(snap.first_layer, n, scale=max(1, 336 // (28 * n))),
+                 caption="First-layer filters", width="stretch", output_format="PNG")
+        st.caption("What each encoder_1 unit looks for: light = positive weight, dark = negative.")
+    with right:
+        names = [h.name for h in snap.health]
+        pick = st.selectbox("Distribution of", names, key="health_layer")
+        st.plotly_chart(viz_network.health_figure(snap.health, layer=names.index(pick)), key="health_chart",
+                        config={"displayModeBar": False})
+        st.markdown(f"**{reading(list(snap.health))}**")
+        st.caption(f"Measured on {common.PROBE_LABEL} at step {snap.recon_step:,}.")
+
+
 live_view(run_id)
+
+st.subheader("Inside the network")
+if draft is not None:
+    from ae_core import viz_network
+
+    waiting = draft if trainer.config.needs_reset(draft) else None
+    st.graphviz_chart(viz_network.architecture_dot(trainer.config, pending=waiting))
+inside_view(run_id)

@@ -17,6 +17,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync"]
 
 
+class Server(str):
+    """The server's URL, with its process at hand (``.proc``)."""
+    proc: subprocess.Popen
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -26,13 +31,15 @@ def free_port() -> int:
 @contextlib.contextmanager
 def streamlit_server(mnist_path, runs_dir, extra_env: dict | None = None):
     port = free_port()
-    env = dict(os.environ, AE_MNIST_PATH=str(mnist_path), AE_RUNS_DIR=str(runs_dir), **(extra_env or {}))
+    runs_dir = Path(runs_dir)
+    env = dict(os.environ, AE_MNIST_PATH=str(mnist_path), AE_RUNS_DIR=str(runs_dir / "runs"), **(extra_env or {}))
     log = open(Path(runs_dir) / "server.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
+    url = Server(f"http://127.0.0.1:{port}/")
+    url.proc = proc
     try:
         deadline = time.time() + 60
         while True:
@@ -45,11 +52,13 @@ def streamlit_server(mnist_path, runs_dir, extra_env: dict | None = None):
                 time.sleep(0.2)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
 

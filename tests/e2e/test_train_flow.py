@@ -71,7 +71,7 @@ def test_start_pause_resume_live_lr_and_reload(page, server):
     slider = page.locator('input[type="range"][aria-label="Learning rate"]')
     slider.focus()
     slider.press("ArrowLeft")
-    mark = page.locator(".js-plotly-plot text", has_text="lr 0.002→0.001")
+    mark = page.locator(".js-plotly-plot text", has_text="lr 0.001→0.0005")
     wait_until(lambda: mark.count() > 0, 20, "the learning-rate mark on the loss curve")
 
     # Pause holds, Resume continues.

@@ -1,0 +1,98 @@
+"""Pictures of the network itself: its architecture, its first-layer filters, its layer health.
+
+Pure functions (Config / arrays in, DOT text / image arrays / plotly figures out), like viz.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import Config
+from .health import LayerHealth, pretty_name
+from .viz import EVENT, SMOOTH, TEST, _layout, digit_grid
+
+
+def layer_table(cfg: Config) -> list[dict]:
+    """One row a weight layer: name, inputs, units, activation, parameters (weights + biases)."""
+    widths = cfg.layer_widths
+    n_hidden = len(cfg.hidden)
+    names = ([f"encoder_{i + 1}" for i in range(n_hidden)] + ["latent"]
+             + [f"decoder_{i + 1}" for i in range(n_hidden)] + ["reconstruction"])
+    rows = []
+    for name, fan_in, units in zip(names, widths[:-1], widths[1:]):
+        activation = cfg.output_activation if name == "reconstruction" else cfg.activation
+        rows.append(dict(name=name, inputs=fan_in, units=units, activation=activation,
+                         parameters=fan_in * units + units))
+    return rows
+
+
+def architecture_dot(cfg: Config, pending: Config | None = None) -> str:
+    """Graphviz DOT of input → encoder → latent → decoder → output, with parameter counts.
+    With ``pending`` (a different Config waiting for Reset) the pending network is drawn instead,
+    dashed and labelled, so the diagram follows the sliders at once."""
+    shown = pending if pending is not None else cfg
+    rows = layer_table(shown)
+    colour = EVENT if pending is not None else SMOOTH
+    style = "dashed,rounded,filled" if pending is not None else "rounded,filled"
+    lines = [
+        "digraph autoencoder {",
+        '  rankdir=LR; bgcolor="transparent"; nodesep=0.25; ranksep=0.35;',
+        f'  node [shape=box, style="{style}", fillcolor="#1f2430", color="{colour}", fontcolor="white",'
+        ' fontname="Helvetica", fontsize=14, penwidth=2];',
+        '  edge [color="#a0aec0", fontcolor="#a0aec0", fontname="Helvetica", fontsize=11];',
+        '  input [label="input\\n784", color="#a0aec0"];',
+    ]
+    previous = "input"
+    for row in rows:
+        node = row["name"]
+        fill = ', fillcolor="#123c3a"' if node == "latent" else ""
+        lines.append(f'  {node} [label="{node}\\n{row["units"]} · {row["activation"]}"{fill}];')
+        lines.append(f'  {previous} -> {node} [label="{row["parameters"]:,}"];')
+        previous = node
+    total = sum(r["parameters"] for r in rows)
+    title = f"{total:,} parameters" + ("  (pending: Reset to apply)" if pending is not None else "")
+    lines.append(f'  label="{title}"; labelloc=b; fontcolor="{colour}"; fontname="Helvetica"; fontsize=14;')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def filter_images(kernel: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` units' incoming weights as 28×28 pictures, each scaled on its own so
+    that 0 is mid-grey, positive weights light and negative ones dark."""
+    w = np.asarray(kernel, np.float32)[:, :count].T  # (count, 784)
+    scale = np.abs(w).max(axis=1, keepdims=True)
+    return 0.5 + 0.5 * w / np.where(scale > 0, scale, 1.0)
+
+
+def filter_grid(kernel: np.ndarray, n: int, *, scale: int = 1) -> np.ndarray:
+    """n×n first-layer filters as one image (units beyond the layer's width stay black)."""
+    return digit_grid(filter_images(kernel, min(n * n, kernel.shape[1])), n, scale=scale)
+
+
+def health_figure(layers: list[LayerHealth] | tuple, *, layer: int = 0, height: int = 420):
+    """Per layer: the share of saturated or dead units and the gradient norm reaching its kernel;
+    and for one chosen layer (``layer``) the distribution of its outputs on the probe batch."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    layers = list(layers)
+    names = [pretty_name(h.name) for h in layers]
+    chosen = layers[layer]
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.4, 0.3, 0.3], horizontal_spacing=0.1,
+                        subplot_titles=(f"{names[layer]} outputs", "saturated / dead units", "gradient norm"))
+    centres = 0.5 * (chosen.hist_edges[:-1] + chosen.hist_edges[1:])
+    fig.add_trace(go.Bar(x=centres, y=chosen.hist_counts / max(chosen.hist_counts.sum(), 1), marker_color=TEST,
+                         showlegend=False, hovertemplate="output %{x:.2f}: %{y:.1%}<extra></extra>"), row=1, col=1)
+    bad = [h.saturated if h.saturated is not None else h.dead for h in layers]
+    kinds = ["saturated" if h.saturated is not None else "dead" if h.dead is not None else "n/a" for h in layers]
+    fig.add_trace(go.Bar(x=[b or 0 for b in bad], y=names, orientation="h", showlegend=False,
+                         marker_color=[EVENT if (b or 0) > 0.5 else SMOOTH for b in bad],
+                         text=[f"{b:.0%} {k}" if b is not None else k for b, k in zip(bad, kinds)],
+                         textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>"), row=1, col=2)
+    fig.add_trace(go.Bar(x=[h.grad_norm for h in layers], y=names, orientation="h", marker_color=TEST,
+                         showlegend=False, hovertemplate="%{y}: %{x:.2e}<extra></extra>"), row=1, col=3)
+    fig.update_yaxes(tickformat=".0%", row=1, col=1)
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
+    fig.update_xaxes(type="log", row=1, col=3)
+    fig.update_yaxes(autorange="reversed", row=1, col=2)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=3)
+    return _layout(fig, "Layer health", height)
