@@ -1,0 +1,266 @@
+"""Explore: what the autoencoder has learnt — its latent map, generated digits, interpolations and
+errors — for the run being watched (live, running or paused) or a saved run."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import streamlit as st
+
+from ae_core import latent, viz
+from pages import common
+
+REFRESH_S = 3.0     # a live run's map is recomputed at most this often (a few % of training time)
+MAP = "latent_map"  # the map's widget key; its selection lands in st.session_state[MAP]
+SCALE = 5           # one digit shown at 140 px
+N_WORST = 12
+
+
+class Source(NamedTuple):
+    run_id: str
+    encoder: object
+    decoder: object
+    dataset: object
+    step: int
+    status: str
+    config: object
+    key: tuple      # identifies the weights (a Reset or a re-save makes a new key)
+
+
+@st.cache_resource
+def _analyses() -> latent.AnalysisCache:
+    return latent.AnalysisCache(min_age_s=REFRESH_S - 0.5)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the saved model…")
+def _saved_nets(path: str, mtime: float):
+    from ae_core import runs
+
+    return latent.split(runs.load_keras_model(path))
+
+
+def _run_id() -> str | None:
+    from ae_core.runs import RunError, check_run_id
+
+    run_id = st.query_params.get("run") or st.session_state.get("run_id")
+    try:
+        return check_run_id(run_id) if run_id else None
+    except RunError as e:
+        st.warning(str(e))
+        return None
+
+
+def _saved(run_id: str):
+    from ae_core import runs
+
+    try:
+        run = runs.load(run_id)
+    except runs.RunError:
+        return None
+    return run if run.model_path is not None else None
+
+
+def _source(run_id: str) -> Source | None:
+    """The live run's nets, else the saved run's; None (after saying why) while something loads."""
+    trainer = common.registry().get(run_id)
+    if trainer is not None:
+        snap = trainer.snapshot()
+        nets = trainer.model()
+        if nets is None:
+            st.info(f"Run {run_id} is {common.human_status(snap.status)}: its network is being built. "
+                    "The map appears as soon as it exists.")
+            return None
+        return Source(run_id, nets.encoder, nets.decoder, trainer.dataset, snap.step, snap.status, snap.config,
+                      ("live", run_id, id(nets.autoencoder)))
+    run = _saved(run_id)
+    if run is None:
+        st.info(f"Run {run_id} is no longer in memory and has no saved model.")
+        return None
+    dataset = common.current_dataset()
+    if dataset is None:
+        st.info("Loading MNIST… (the saved run's digits come from it)")
+        return None
+    mtime = run.model_path.stat().st_mtime
+    encoder, decoder = _saved_nets(str(run.model_path), mtime)
+    return Source(run_id, encoder, decoder, dataset, int(run.meta.get("steps") or 0), "saved", run.config,
+                  ("saved", str(run.model_path), mtime, id(dataset)))
+
+
+# --- callbacks (run before the rerun they trigger) ----------------------------------------------------
+def _on_pick() -> None:
+    """A click on the map: a digit point picks that test digit, an empty place moves the decoded position."""
+    state = st.session_state.get(MAP) or {}
+    points = (state.get("selection") or {}).get("points") or []
+    if not points:
+        return
+    point = points[0]
+    custom = point.get("customdata")
+    if isinstance(custom, (list, tuple)):
+        custom = custom[0] if custom else None
+    if custom is not None and int(custom) >= 0:
+        st.session_state.picked = int(custom)
+    elif point.get("x") is not None and point.get("y") is not None:
+        st.session_state.pos_x = float(point["x"])
+        st.session_state.pos_y = float(point["y"])
+
+
+def _use_as(end: str, index: int) -> None:
+    st.session_state[f"interp_{end}"] = index
+
+
+def _digit(image, scale: int = SCALE):
+    return viz.digit_grid(np.reshape(image, (1, -1)), 1, scale=scale)
+
+
+def _map_figure(a: latent.Analysis, row: int | None, position: tuple[float, float]):
+    """The map, rebuilt only when the analysis, the pick or the position changed (a paused run's
+    refreshes then cost next to nothing)."""
+    key = (id(a), a.seconds, row, position)
+    cached = st.session_state.get("_map_figure")
+    if cached is None or cached[0] != key:
+        fig = viz.latent_figure(a.xy, a.labels, a.indices, errors=a.errors, grid=latent.empty_positions(a.xy),
+                                picked=tuple(a.xy[row]) if row is not None else None, position=position,
+                                axis_titles=a.projection.axis_titles)
+        cached = st.session_state["_map_figure"] = (key, fig)
+    return cached[1]
+
+
+# --- sections ---------------------------------------------------------------------------------------
+def _latent_section(src: Source, a: latent.Analysis) -> None:
+    x_test, y_test = src.dataset.x_test, src.dataset.y_test
+    if "pos_x" not in st.session_state:
+        st.session_state.pos_x, st.session_state.pos_y = (float(v) for v in np.round(a.xy.mean(axis=0), 3))
+    picked = st.session_state.get("picked")
+    if picked is not None and not 0 <= picked < len(x_test):
+        picked = None
+    row = a.row_of(picked) if picked is not None else None
+    position = (st.session_state.pos_x, st.session_state.pos_y)
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        fig = _map_figure(a, row, position)
+        st.plotly_chart(fig, key=MAP, on_select=_on_pick, selection_mode="points",
+                        config={"displayModeBar": False})
+        what = ("the raw 2-number code" if a.projection.kind == "raw" and a.projection.latent_dim == 2 else
+                "the raw 1-number code" if a.projection.kind == "raw" else
+                f"the first two principal components of the {a.projection.latent_dim}-number code")
+        st.caption(f"{len(a.indices):,} test digits, drawn by {what}; weights at step {a.step:,}. "
+                   "Click a digit to see its reconstruction, or an empty place to decode it.")
+    with right:
+        st.markdown("**Picked digit**")
+        if picked is None:
+            st.caption("Click a digit on the map to see it beside its reconstruction.")
+        else:
+            original = x_test[picked]
+            recon = a.reconstructions[row] if row is not None else \
+                latent.decode(src.decoder, latent.encode(src.encoder, original[None]))[0]
+            error = float(latent.reconstruction_errors(original[None], recon[None])[0])
+            label = f"a {int(y_test[picked])}" if y_test[picked] >= 0 else "unlabelled"
+            st.image([_digit(original), _digit(recon)], caption=[f"Test digit #{picked} ({label})", "Reconstruction"],
+                     output_format="PNG")
+            st.caption(f"Reconstruction error (MSE) {error:.4f}")
+            b = st.columns(2)
+            b[0].button("Interpolate from it", on_click=_use_as, args=("a", picked), width="stretch")
+            b[1].button("Interpolate to it", on_click=_use_as, args=("b", picked), width="stretch")
+
+        st.markdown("**Decode a place on the map**")
+        span = float(np.ptp(a.xy, axis=0).max()) or 1.0
+        c = st.columns(2)
+        c[0].number_input("Map x", key="pos_x", step=round(span / 40, 4) or 0.01, format="%.3f")
+        c[1].number_input("Map y", key="pos_y", step=round(span / 40, 4) or 0.01, format="%.3f")
+        generated = latent.decode_positions(src.decoder, a.projection, [[st.session_state.pos_x,
+                                                                         st.session_state.pos_y]])[0]
+        st.image(_digit(generated), caption=f"Generated at ({st.session_state.pos_x:.2f}, "
+                                            f"{st.session_state.pos_y:.2f})", output_format="PNG")
+
+
+def _interpolation_section(src: Source) -> None:
+    st.subheader("Interpolation")
+    x_test, y_test = src.dataset.x_test, src.dataset.y_test
+    n = len(x_test)
+    st.session_state.setdefault("interp_a", 0)
+    st.session_state.setdefault("interp_b", min(1, n - 1))
+    c = st.columns([1, 1, 2])
+    a = int(c[0].number_input("From test digit #", 0, n - 1, key="interp_a"))
+    b = int(c[1].number_input("To test digit #", 0, n - 1, key="interp_b"))
+    steps = c[2].slider("Steps", 3, 20, 10, key="interp_steps",
+                        help="Codes evenly spaced on the straight line between the two digits' codes.")
+    images = latent.interpolate(src.encoder, src.decoder, x_test[a], x_test[b], steps)
+
+    def name(i):
+        return f"#{i} (a {int(y_test[i])})" if y_test[i] >= 0 else f"#{i}"
+
+    cols = st.columns([1, 8, 1], vertical_alignment="center")
+    cols[0].image(_digit(x_test[a], 3), caption=f"From {name(a)}", output_format="PNG")
+    cols[1].image(viz.digit_row(images, scale=3, gap=1), width="stretch", output_format="PNG",
+                  caption=f"{steps} decoded codes from {name(a)} to {name(b)}")
+    cols[2].image(_digit(x_test[b], 3), caption=f"To {name(b)}", output_format="PNG")
+
+
+def _error_section(a: latent.Analysis, x_test) -> None:
+    means, counts = a.class_errors()
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        if counts.sum():
+            st.plotly_chart(viz.class_error_figure(means, counts), key="class_errors",
+                            config={"displayModeBar": False})
+        else:
+            st.info("This data set has no labels, so there is no error per digit class.")
+    with right:
+        st.markdown(f"**Worst reconstructed** of the {len(a.indices):,} digits (original │ reconstruction)")
+        rows = latent.worst(a.errors, N_WORST)
+        st.image([viz.digit_row([x_test[a.indices[r]], a.reconstructions[r]], scale=3, gap=1) for r in rows],
+                 caption=[f"#{a.indices[r]}" + (f" · a {int(a.labels[r])}" if a.labels[r] >= 0 else "")
+                          + f" · MSE {a.errors[r]:.3f}" for r in rows], output_format="PNG")
+
+
+def _denoising_section(src: Source) -> None:
+    st.subheader("Denoising")
+    clean = src.dataset.x_test[:16]
+    noisy = latent.corrupt(clean, src.config.noise, seed=src.config.seed)
+    recon = latent.decode(src.decoder, latent.encode(src.encoder, noisy))
+    cols = st.columns(3)
+    for col, images, caption in zip(cols, (noisy, recon, clean), ("Noisy input", "Reconstruction", "Original")):
+        col.image(viz.digit_grid(images, 4, scale=2), caption=caption, width="stretch", output_format="PNG")
+    st.caption(f"Gaussian noise of stddev {src.config.noise:g} added to the first 16 test digits, clipped "
+               "to 0..1, as in training.")
+
+
+def explore(run_id: str, waiting: bool = False) -> None:
+    src = _source(run_id)
+    if src is None:
+        return
+    if waiting:
+        st.rerun()  # the digits have loaded: redraw the page without the polling
+    x_test, y_test = src.dataset.x_test, src.dataset.y_test
+    try:
+        a = _analyses().get(src.key, src.step,
+                            lambda: latent.analyse(src.encoder, src.decoder, x_test, y_test, step=src.step))
+    except latent.LatentError as e:
+        st.error(str(e))
+        return
+    st.caption(f"Run `{run_id}` · {common.human_status(src.status)} · step {src.step:,} · "
+               f"map of step {a.step:,} computed in {a.seconds * 1000:.0f} ms")
+    _latent_section(src, a)
+    _interpolation_section(src)
+    _error_section(a, x_test)
+    if src.config.noise > 0:
+        _denoising_section(src)
+
+
+# --- page -------------------------------------------------------------------------------------------
+st.title("What the autoencoder has learnt")
+run_id = _run_id()
+live = run_id is not None and common.registry().get(run_id) is not None
+if run_id is None or not (live or _saved(run_id)):
+    st.info((f"Run {run_id} is neither training on this server nor saved. " if run_id else
+             "No run to explore yet. ") + "Start one on the Train page, then come back here.")
+    st.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    st.stop()
+if st.query_params.get("run") != run_id:
+    st.query_params["run"] = run_id  # a reload or a shared link comes back to this run
+st.page_link("pages/train.py", label="Back to training this run", icon="🏋️", query_params={"run": run_id})
+
+# A live run refreshes on its own; a saved run only while its digits are still loading.
+waiting = not live and common.current_dataset() is None
+st.fragment(explore, run_every=REFRESH_S if live else 1.0 if waiting else None)(run_id, waiting)
