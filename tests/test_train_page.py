@@ -179,3 +179,24 @@ def test_presentation_mode_puts_presets_one_click_away():
     assert at.query_params["present"] == "1"
     labels = {s.label for s in at.main.select_slider}
     assert {"Learning rate", "Batch size"} <= labels
+
+
+def test_a_bad_data_file_is_named_on_the_page_and_the_page_stays_usable(monkeypatch, tmp_path):
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"this is not a zip file")
+    monkeypatch.setenv("AE_MNIST_PATH", str(bad))
+    at = _app()
+    assert not at.exception
+    warning = next(w.value for w in at.warning if "broken.npz" in w.value)
+    assert "\n" not in warning and "bundled" in warning
+    assert any("bundled" in c.value for c in at.caption)  # the page trains on the bundled digits instead
+    assert {"Start", "Reset"} <= {b.label for b in at.button}
+
+
+def test_streamlit_settings_cap_uploads_and_keep_xsrf_protection():
+    import tomllib
+
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert settings["server"]["maxUploadSize"] <= 50
+    assert settings["server"]["enableXsrfProtection"] is True
+    assert settings["browser"]["gatherUsageStats"] is False
