@@ -2,6 +2,22 @@
 import ae_core  # noqa: F401  (quiets TensorFlow's start-up log before anything imports it)
 import streamlit as st
 
+
+def _keep_keras_state() -> None:
+    """After every script run Streamlit calls keras.backend.clear_session(), meant for scripts that
+    build a model per run. Here models live in training threads across runs: the call would wipe
+    Keras' global state under them and run a full garbage collection at every live-view refresh
+    (~0.3 s of CPU each). Switch it off (a private hook; if it moves, nothing breaks)."""
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:
+        return
+    if hasattr(script_runner, "_clean_problem_modules"):
+        script_runner._clean_problem_modules = lambda: None
+
+
+_keep_keras_state()
+
 # Presentation mode (?present=1) starts with the sidebar folded away.
 st.set_page_config(page_title="Autoencoder lab", page_icon=":material/neurology:", layout="wide",
                    initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto")

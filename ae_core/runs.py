@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .config import Config, ConfigError, preset_of
-from .history import to_frame
+from .config import DEFAULT_PRESET, FIELDS, PRESETS, Config, ConfigError, format_value, preset_of
+from .history import smooth, to_frame
 
 FILES = ("config.json", "history.csv", "events.json", "model.keras")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -35,7 +36,7 @@ def runs_dir() -> Path:
 
 def check_run_id(run_id: str) -> str:
     """Run ids come from URLs: only plain names, never a path (no ``../x``, no slashes)."""
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id) or ".." in run_id:
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise RunError(f"{run_id!r} is not a valid run id (letters, digits, '-', '_' and '.' only).")
     return run_id
 
@@ -123,7 +124,7 @@ class SavedRun:
 
     @property
     def name(self) -> str:
-        return self.meta.get("name") or self.run_id
+        return str(self.meta.get("name") or self.run_id)  # str(): a hand-edited name may be a number
 
 
 def load(run_id: str, root: Path | None = None) -> SavedRun:
@@ -155,12 +156,13 @@ def list_runs(root: Path | None = None) -> list[SavedRun]:
         return []
     runs = []
     for folder in root.iterdir():
-        if folder.is_dir() and RUN_ID.match(folder.name):
+        if folder.is_dir() and RUN_ID.fullmatch(folder.name):
             try:
                 runs.append(load(folder.name, root))
             except RunError:
                 continue
-    return sorted(runs, key=lambda r: r.meta.get("saved", ""), reverse=True)
+    # str(): a hand-edited "saved" (null, a number) must not break the whole list.
+    return sorted(runs, key=lambda r: str(r.meta.get("saved") or ""), reverse=True)
 
 
 def resume_kwargs(run: SavedRun) -> dict:
@@ -197,3 +199,225 @@ def load_keras_model(path: str | os.PathLike):
                        f"{str(e).splitlines()[0] if str(e) else 'unreadable'}).") from None
 
 
+
+
+# --- the Runs page's views of the store (pure: no streamlit, no TensorFlow until a model is loaded) ---
+HISTORY_COLUMNS = ["step", "loss", "smoothed_loss", "test_loss", "learning_rate", "batch_size", "elapsed"]
+UNSHOWN_DIFFS = ("steps",)   # the step budget: the table's Steps column says what was trained
+
+
+def _meta_of(snapshot, name: str | None = None) -> dict:
+    return {
+        "run_id": snapshot.run_id,
+        "name": name or snapshot.run_id,
+        "preset": preset_of(snapshot.config),
+        "status": snapshot.status,
+        "steps": snapshot.step,
+        "loss": snapshot.loss,
+        "test_mse": snapshot.test_loss,
+        "elapsed": round(snapshot.elapsed, 3),
+        "data_source": snapshot.data_source,
+    }
+
+
+def from_snapshot(snapshot, saved: SavedRun | None = None, root: Path | None = None) -> SavedRun:
+    """A live trainer's snapshot seen as a run (``meta["live"]`` is True); the name, creation and
+    save times come from its folder when it has been saved."""
+    meta = _meta_of(snapshot, saved.name if saved else None)
+    if saved is not None:
+        meta.update(created=saved.meta.get("created"), saved=saved.meta.get("saved"))
+    meta["live"] = True
+    return SavedRun(snapshot.run_id, run_path(snapshot.run_id, root), snapshot.config, meta,
+                    to_frame(snapshot.history), list(snapshot.history.events))
+
+
+def with_live(saved: list[SavedRun], snapshots, root: Path | None = None) -> list[SavedRun]:
+    """Live runs first (their snapshot replaces their saved copy), then the saved runs, newest first."""
+    by_id = {run.run_id: run for run in saved}
+    live = [from_snapshot(s, by_id.get(s.run_id), root) for s in snapshots]
+    live_ids = {run.run_id for run in live}
+    return live + [run for run in saved if run.run_id not in live_ids]
+
+
+def base_preset(run: SavedRun) -> str:
+    """The preset a run is best described as a variation of: its recorded one, else the nearest."""
+    recorded = run.meta.get("preset")
+    if recorded in PRESETS:
+        return recorded
+    return nearest_preset(run.config)
+
+
+def nearest_preset(config: Config) -> str:
+    """The preset with the fewest differing settings (budget and seed aside); ties go to the default."""
+    def distance(name):
+        return len(set(PRESETS[name].diff(config)) - {"steps", "seed"}), name != DEFAULT_PRESET
+    return min(PRESETS, key=distance)
+
+
+def differing_settings(runs: list[SavedRun]) -> list[dict[str, Any]]:
+    """For each run, the settings worth showing: those that differ from its base preset, plus
+    those that vary between the listed runs of the same base preset (so two runs that differ only
+    in learning rate both show theirs). Name -> value, in Config field order."""
+    presets = [base_preset(r) for r in runs]
+    varying: dict[str, set[str]] = {}
+    for name in set(presets):
+        group = [r.config for r, p in zip(runs, presets) if p == name]
+        varying[name] = {f for f in FIELDS if len({format_value(f, getattr(c, f)) for c in group}) > 1}
+    out = []
+    for run, name in zip(runs, presets):
+        keys = (set(PRESETS[name].diff(run.config)) | varying[name]) - set(UNSHOWN_DIFFS)
+        out.append({f: getattr(run.config, f) for f in FIELDS if f in keys})
+    return out
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    return " · ".join(f"{name}={format_value(name, value)}" for name, value in settings.items())
+
+
+def final_loss(run: SavedRun) -> float | None:
+    """The smoothed minibatch loss at the last step (less noisy than the last minibatch alone)."""
+    h = run.history
+    for column in ("smoothed_loss", "loss"):
+        if column in h and len(h) and _number(h[column].iloc[-1]) is not None:
+            return _number(h[column].iloc[-1])
+    return _number(run.meta.get("loss"))
+
+
+def _number(value) -> float | None:
+    """A number from run metadata, or None for anything else (a hand-edited file, a NaN)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def summary_table(runs: list[SavedRun]) -> pd.DataFrame:
+    """One row a run for the Runs page: run_id, name, live, preset, settings (the hyperparameters
+    that differ from the preset or between the runs), steps, loss, test_mse, elapsed, status, saved."""
+    settings = differing_settings(runs)
+    rows = []
+    for run, differs in zip(runs, settings):
+        m = run.meta
+        steps = _number(m.get("steps"))
+        rows.append({
+            "run_id": run.run_id,
+            "name": str(run.name),
+            "live": bool(m.get("live", False)),
+            "preset": base_preset(run),
+            "settings": settings_text(differs),
+            "steps": int(steps) if steps is not None else len(run.history),
+            "loss": final_loss(run),
+            "test_mse": _number(m.get("test_mse")),
+            "elapsed": _number(m.get("elapsed")),
+            "status": str(m.get("status") or "unknown"),
+            "saved": pd.to_datetime(m.get("saved") if isinstance(m.get("saved"), str) else None, errors="coerce"),
+        })
+    columns = ["run_id", "name", "live", "preset", "settings", "steps", "loss", "test_mse", "elapsed",
+               "status", "saved"]
+    table = pd.DataFrame(rows, columns=columns)
+    table["saved"] = pd.to_datetime(table["saved"], errors="coerce")
+    for column in ("loss", "test_mse", "elapsed"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype("float64")
+    return table
+
+
+def loss_curve(run: SavedRun, x: str = "step") -> tuple[np.ndarray, np.ndarray]:
+    """A run's smoothed loss against steps (``x="step"``) or training seconds (``x="elapsed"``)."""
+    h = run.history
+    if not len(h) or "loss" not in h:
+        return np.zeros(0), np.zeros(0)
+
+    def numbers(column):  # a garbled cell becomes NaN instead of breaking the chart
+        return pd.to_numeric(h[column], errors="coerce").to_numpy(np.float64)
+
+    ys = numbers("smoothed_loss") if "smoothed_loss" in h else smooth(numbers("loss"))
+    column = "elapsed" if x == "elapsed" and "elapsed" in h else "step"
+    xs = numbers(column) if column in h else np.arange(len(h), dtype=np.float64)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    return xs[ok], ys[ok]
+
+
+def display_names(runs: list[SavedRun]) -> list[str]:
+    """Names for a chart legend: the run's name, with its id added where two runs share a name."""
+    names = [str(r.name) for r in runs]
+    return [f"{n} ({r.run_id})" if names.count(n) > 1 else n for n, r in zip(names, runs)]
+
+
+def overlay_curves(runs: list[SavedRun], x: str = "step") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Legend name -> (x, smoothed loss) for :func:`ae_core.viz.overlay_figure`; runs without steps are left out."""
+    curves = {}
+    for name, run in zip(display_names(runs), runs):
+        xs, ys = loss_curve(run, x)
+        if len(xs):
+            curves[name] = (xs, ys)
+    return curves
+
+
+EXPORTS = {"model.keras": "application/octet-stream", "history.csv": "text/csv", "config.json": "application/json"}
+
+
+def exports(run: SavedRun) -> dict[str, Path]:
+    """The run's downloadable files that exist on disk: file name -> path (inside the run folder)."""
+    folder = run_path(run.run_id, run.path.parent)
+    return {name: folder / name for name in EXPORTS if (folder / name).is_file()}
+
+
+# --- inspecting an uploaded .keras file --------------------------------------------------------------
+def safe_filename(name: str, suffix: str = ".keras") -> str:
+    """An uploaded file's name reduced to a plain file name (no folders, no odd characters)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(str(name).replace("\\", "/")).name).lstrip(".")
+    stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
+    return (stem[:60] or "model") + suffix
+
+
+def load_keras_bytes(data: bytes, filename: str = "model.keras"):
+    """Load an uploaded ``.keras`` file (``safe_mode=True``) from a temporary folder that is removed
+    afterwards; raises :class:`RunError` with one sentence for anything unusable."""
+    import tempfile
+
+    if not data:
+        raise RunError(f"{safe_filename(filename)} is empty.")
+    with tempfile.TemporaryDirectory(prefix="ae-upload-") as tmp:
+        path = Path(tmp) / safe_filename(filename)
+        path.write_bytes(data)
+        return load_keras_model(path)
+
+
+def model_summary(model) -> pd.DataFrame:
+    """Layer name, type, output shape and parameter count, nested models flattened (``encoder/latent``)."""
+    rows = []
+
+    def walk(m, prefix):
+        for layer in m.layers:
+            if hasattr(layer, "layers") and layer.layers:
+                walk(layer, f"{prefix}{layer.name}/")
+                continue
+            if prefix and type(layer).__name__ == "InputLayer":
+                continue  # a nested model's input is the previous layer's output, listed already
+            try:
+                shape = tuple(layer.output.shape)
+            except Exception:  # a layer never called has no output yet
+                shape = None
+            rows.append({"layer": prefix + layer.name, "type": type(layer).__name__,
+                         "output shape": str(shape).replace("None", "batch") if shape is not None else "—",
+                         "parameters": int(layer.count_params()) if layer.built else 0})
+
+    walk(model, "")
+    return pd.DataFrame(rows, columns=["layer", "type", "output shape", "parameters"])
+
+
+def is_autoencoder(model) -> bool:
+    """One input and one output, both 784 pixels a digit: a model whose reconstructions we can draw."""
+    try:
+        ins, outs = model.inputs, model.outputs
+        return (len(ins) == 1 and len(outs) == 1 and tuple(ins[0].shape)[1:] == (784,)
+                and tuple(outs[0].shape)[1:] == (784,))
+    except Exception:
+        return False
+
+
+def reconstruct(model, images: np.ndarray) -> np.ndarray:
+    """The model's reconstructions of ``images`` (rows of 784 pixels in [0, 1])."""
+    x = np.asarray(images, np.float32).reshape(-1, 784)
+    return np.asarray(model.predict(x, verbose=0, batch_size=256), np.float32).reshape(len(x), 784)

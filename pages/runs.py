@@ -53,18 +53,18 @@ all_runs = runs.with_live(runs.list_runs(), [t.snapshot() for t in common.regist
 if not all_runs:
     st.info("No runs yet. Train one on the Train page (a run is saved when it pauses or finishes), or from "
             "a terminal: `python -m ae_core train --preset fast --steps 500`.")
-    st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
 else:
     ids = [r.run_id for r in all_runs]
     by_id = dict(zip(ids, all_runs))
 
     # Keep the ticked runs ticked when the table's rows move (a new run, a deleted one).
-    previous = st.session_state.get("table_ids")
+    previous = st.session_state.get("runs_table_ids")
     if previous is not None and previous != ids and TABLE_KEY in st.session_state:
         kept = [previous[i] for i in st.session_state[TABLE_KEY]["selection"]["rows"] if i < len(previous)]
         st.session_state[TABLE_KEY] = {"selection": {"rows": [ids.index(i) for i in kept if i in by_id],
                                                      "columns": [], "cells": []}}
-    st.session_state.table_ids = ids
+    st.session_state.runs_table_ids = ids
 
     table = runs.summary_table(all_runs)
     table["status"] = table["status"].map(common.human_status)
@@ -80,7 +80,7 @@ else:
                                                     width="small"),
             "preset": st.column_config.TextColumn("Preset", width="small"),
             "settings": st.column_config.TextColumn(
-                "Settings", width="large",
+                "Settings", width="medium",
                 help="Hyperparameters that differ from the preset, or between runs of the same preset"),
             "steps": st.column_config.NumberColumn("Steps", format="localized"),
             "loss": st.column_config.NumberColumn("Final loss", format="%.4f",
@@ -90,7 +90,9 @@ else:
             "status": st.column_config.TextColumn("Status"),
             "saved": st.column_config.DatetimeColumn("Saved", format="YYYY-MM-DD HH:mm"),
         })
-    picked = [all_runs[i] for i in event.selection.rows if i < len(all_runs)]
+    picked = [all_runs[i] for i in sorted(event.selection.rows) if i < len(all_runs)]  # in table order
+    if any(r.meta.get("live") for r in all_runs):
+        st.button("Refresh", icon=":material/refresh:", help="Read the live runs' progress again")
 
     # --- overlay of the ticked runs' loss curves ---------------------------------------------------
     opts = st.columns([1, 1, 4])
@@ -117,9 +119,10 @@ else:
     if run is not None:
         live = bool(run.meta.get("live"))
         links = st.columns(4)
-        links[0].page_link("pages/train.py", label="Open in Train", icon="🏋️", query_params={"run": run_id},
-                           help="Continue training this run")
-        links[1].page_link("pages/explore.py", label="Open in Explore", icon="🔭", query_params={"run": run_id})
+        links[0].page_link("pages/train.py", label="Open in Train", icon=":material/model_training:",
+                           query_params={"run": run_id}, help="Continue training this run")
+        links[1].page_link("pages/explore.py", label="Open in Explore", icon=":material/scatter_plot:",
+                           query_params={"run": run_id}, help="Latent map, interpolations, worst digits")
 
         files = runs.exports(run)
         cols = st.columns(3)
@@ -136,37 +139,37 @@ else:
             if cols[1].form_submit_button("Rename", width="stretch"):
                 try:
                     runs.rename(run_id, new_name)
-                    st.session_state.flash = f"Renamed to “{new_name.strip() or run_id}”."
+                    st.session_state.runs_flash = f"Renamed to “{new_name.strip() or run_id}”."
                     st.rerun()
                 except (RunError, OSError) as e:
                     st.error(f"Could not rename: {e}")
 
         running = live and run.meta.get("status") == "running"
-        if st.session_state.get("confirm_delete") != run_id:
+        if st.session_state.get("runs_confirm_delete") != run_id:
             if st.button("Delete…", disabled=running,
                          help="Pause it on the Train page first" if running else "Delete this run's files"):
-                st.session_state.confirm_delete = run_id
+                st.session_state.runs_confirm_delete = run_id
                 st.rerun()
         else:
             st.warning(f"Delete **{run.name}** and its files for good?"
                        + (" It is live on this server and will be stopped." if live else ""))
             cols = st.columns([1, 1, 4])
             if cols[0].button("Yes, delete", type="primary"):
-                st.session_state.pop("confirm_delete", None)
+                st.session_state.pop("runs_confirm_delete", None)
                 try:
                     if live:
                         common.registry().release(run_id)
                     runs.delete(run_id)
-                    st.session_state.flash = f"Deleted {run.name}."
+                    st.session_state.runs_flash = f"Deleted {run.name}."
                 except (RunError, OSError) as e:
-                    st.session_state.flash = f"Could not delete {run.name}: {e}"
+                    st.session_state.runs_flash = f"Could not delete {run.name}: {e}"
                 st.rerun()
             if cols[1].button("Cancel"):
-                st.session_state.pop("confirm_delete", None)
+                st.session_state.pop("runs_confirm_delete", None)
                 st.rerun()
 
-if st.session_state.get("flash"):
-    st.toast(st.session_state.pop("flash"))
+if st.session_state.get("runs_flash"):
+    st.toast(st.session_state.pop("runs_flash"))
 
 
 # --- inspect any .keras file -------------------------------------------------------------------------
@@ -176,7 +179,7 @@ upload = st.file_uploader("A .keras model (loaded in safe mode: no code in it ru
 if upload is not None:
     raw = upload.getvalue()
     digest = hashlib.sha256(raw).hexdigest()[:16]
-    cached = st.session_state.get("inspected")
+    cached = st.session_state.get("runs_inspected")
     if cached is None or cached["digest"] != digest:
         with st.spinner("Loading the model…"):
             try:
@@ -187,7 +190,7 @@ if upload is not None:
                 cached = {"digest": digest, "error": str(e)}
             except Exception as e:  # anything else Keras raises: still one sentence, and the page goes on
                 cached = {"digest": digest, "error": f"{upload.name} cannot be inspected ({type(e).__name__})."}
-        st.session_state.inspected = cached
+        st.session_state.runs_inspected = cached
     if cached["error"]:
         st.error(cached["error"])
     else:
@@ -198,8 +201,17 @@ if upload is not None:
             st.caption("Not a 784 → 784 autoencoder, so there are no reconstructions to draw.")
         else:
             dataset = common.current_dataset()
-            if dataset is None:
-                st.info("MNIST is still loading; the reconstructions appear once it is ready (rerun).")
+            job = common.default_data_job()
+            if dataset is None and job.done.is_set():
+                st.error(f"No test digits to reconstruct: {job.error}")
+            elif dataset is None:
+                @st.fragment(run_every=0.5)
+                def _wait_for_data():
+                    if common.default_data_job().done.is_set():
+                        st.rerun()
+                    st.info("Loading MNIST for the reconstructions…")
+
+                _wait_for_data()
             else:
                 originals = dataset.x_test[:16]
                 try:
@@ -214,4 +226,4 @@ if upload is not None:
                 except Exception as e:
                     st.error(f"The model could not reconstruct the test digits ({type(e).__name__}).")
 else:
-    st.session_state.pop("inspected", None)
+    st.session_state.pop("runs_inspected", None)

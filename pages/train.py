@@ -62,8 +62,13 @@ def _follow_other_viewers(trainer) -> None:
             st.session_state.last_draft = st.session_state.last_draft.replace(**{name: theirs})
 
 
-if "run_id" not in st.session_state:
-    _init_session()
+_linked = st.query_params.get("run")
+if "run_id" not in st.session_state or (_linked and _linked != st.session_state.run_id):
+    _init_session()  # a new session, or a link to another run ("Open in Train")
+elif common.widget_key("learning_rate") not in st.session_state:
+    # Back from another page: Streamlit dropped this page's widget values while that page ran.
+    st.session_state.preset = cfg_lib.preset_of(st.session_state.last_draft) or cfg_lib.DEFAULT_PRESET
+    common.set_widgets(st.session_state.last_draft)
 if st.session_state.get("notice"):
     st.warning(st.session_state.notice)
 run_id = st.session_state.run_id

@@ -200,3 +200,15 @@ def test_streamlit_settings_cap_uploads_and_keep_xsrf_protection():
     assert settings["server"]["maxUploadSize"] <= 50
     assert settings["server"]["enableXsrfProtection"] is True
     assert settings["browser"]["gatherUsageStats"] is False
+
+
+def test_visiting_another_page_keeps_the_settings_and_the_run():
+    at = _app({"preset": "fast", "learning_rate": "0.003"})
+    trainer = _trainer(at)
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert _trainer(at) is trainer
+    assert trainer.config.learning_rate == 0.003 and trainer.config.batch_size == 256
+    assert next(s for s in at.select_slider if s.label == "Learning rate").value == 0.003

@@ -41,6 +41,19 @@ def test_sigterm_saves_running_runs_and_ends_quickly(tmp_path, mnist_path):
         page = _open_and_start(browser, url)
         wait_until(lambda: step_of(page) > 50, 60, "some training")
         run_id = page.url.split("run=")[1].split("&")[0]
+
+        # A malformed upload is named in one sentence, and the run goes on undisturbed.
+        bad = tmp_path / "ragged.csv"
+        bad.write_text("label,1x1,1x2\n5,0,0\n3,0\n")
+        page.get_by_text("Your own data").click()
+        page.locator('input[type="file"]').set_input_files(str(bad))
+        from ae_core.data import DataError, load_upload
+
+        with pytest.raises(DataError) as sentence:
+            load_upload(bad.read_bytes(), "ragged.csv")
+        page.get_by_text(str(sentence.value)).wait_for(timeout=30_000)
+        going = step_of(page)
+        wait_until(lambda: step_of(page) > going, 30, "training to go on after the bad upload")
         seen = step_of(page)
         started = time.monotonic()
         url.proc.send_signal(signal.SIGTERM)
