@@ -85,7 +85,7 @@ def cmd_train(args) -> int:
             break
     if not args.json and sys.stderr.isatty():
         sys.stderr.write("\n")
-    trainer.stop()
+    trainer.stop(timeout=None)  # the final save runs in the training thread: let it finish
     if snap.status != DONE:
         if args.json:
             _print_json({"event": snap.status, "steps": snap.step, "message": snap.message})

@@ -134,7 +134,7 @@ class _Engine:
 
         start = tf.cond(self.cursor + batch_size > self.n_train, reshuffle, lambda: self.cursor.read_value())
         self.cursor.assign(start + batch_size)
-        return tf.slice(self.perm, [start], [batch_size])
+        return tf.gather(self.perm, start + tf.range(batch_size))  # tf.slice would make XLA recompile per start
 
     def _corrupt(self, clean):
         """The denoising variant's input: Gaussian noise, clipped back to valid pixel values."""
@@ -159,7 +159,10 @@ class _Engine:
             if not tf.math.is_finite(loss):
                 break  # stop on the first NaN/inf: the weights before this chunk get restored
             self.optimizer.apply(grads, self.model.trainable_variables)
-        return losses.stack(), i
+        # The last update of the chunk is checked too: its loss would only show in the next chunk,
+        # after the backup had already taken the broken weights.
+        after = self.loss_fn(self.probe, self.model(self.probe, training=False))
+        return losses.stack(), i, after
 
     def _evaluate_graph(self):
         tf = self.tf
@@ -180,8 +183,9 @@ class _Engine:
         return outputs, [tf.norm(g) for g in grads]
 
     # --- calls from the training thread ----------------------------------------------------------
-    def chunk(self, n_steps: int, batch_size: int) -> np.ndarray:
-        """Run up to ``n_steps`` steps; return their losses (ending early at a non-finite one)."""
+    def chunk(self, n_steps: int, batch_size: int) -> tuple[np.ndarray, float]:
+        """Run up to ``n_steps`` steps; return their losses (ending early at a non-finite one) and
+        the loss of the weights the chunk ends with, on the probe batch."""
         tf = self.tf
         batch_size = min(batch_size, self.n_train)
         fn = self._chunks.get(batch_size)
@@ -189,8 +193,8 @@ class _Engine:
             # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
             fn = tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=True)
             self._chunks[batch_size] = fn
-        losses, done = fn(tf.constant(n_steps, tf.int32))
-        return losses.numpy()[: int(done)]
+        losses, done, after = fn(tf.constant(n_steps, tf.int32))
+        return losses.numpy()[: int(done)], float(after)
 
     def rollback(self) -> None:
         for b, v in zip(self.backup, self.state):
@@ -536,7 +540,7 @@ class _Loop:
             self.publish(RUNNING)
         self.chunk_started = time.monotonic()
         t0 = time.perf_counter()
-        losses = self.engine.chunk(n, cfg.batch_size)
+        losses, after = self.engine.chunk(n, cfg.batch_size)
         dt = time.perf_counter() - t0
         done = len(losses)
         self.history.extend(losses, cfg.learning_rate, min(cfg.batch_size, self.engine.n_train),
@@ -547,7 +551,10 @@ class _Loop:
             # Aim for chunks of ~chunk_seconds: short enough that Pause and live changes act at once.
             self.chunk = int(np.clip(done * t.chunk_seconds / max(dt, 1e-4), 1, MAX_CHUNK))
         if done and not np.isfinite(losses[-1]):
-            self._diverge(float(losses[-1]), cfg, done)
+            self._diverge(float(losses[-1]), cfg, done, self.history.n - 1)
+            return
+        if done and not np.isfinite(after):
+            self._diverge(after, cfg, done, self.history.n)  # the chunk's last update broke the network
             return
         self.diverged = ""
         if time.monotonic() - self.last_eval >= t.eval_every_s:
@@ -573,10 +580,9 @@ class _Loop:
         elif not self.sps:
             self.sps = done / max(now - self.chunk_started, 1e-6)
 
-    def _diverge(self, bad_loss: float, cfg: Config, chunk_steps: int) -> None:
+    def _diverge(self, bad_loss: float, cfg: Config, chunk_steps: int, bad_step: int) -> None:
         """Roll the weights back to before the chunk and pause with a plain explanation."""
         t = self.t
-        bad_step = self.history.n - 1
         self.engine.rollback()
         self.history.truncate(self.history.n - chunk_steps)
         with t._cond:

@@ -102,3 +102,90 @@ def difference_grid(originals: np.ndarray, reconstructions: np.ndarray, n: int, 
                       n, scale=scale)
     # A small 'hot' colour map: black -> red -> yellow.
     return np.stack([np.clip(2 * diff, 0, 1), np.clip(2 * diff - 1, 0, 1), np.zeros_like(diff)], axis=-1)
+
+
+# --- Explore page: latent map, per-digit error, digit strips ----------------------------------------
+DIGIT_COLOURS = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a",
+                 "#19d3f3", "#ff6692", "#b6e880", "#ff97ff", "#fecb52")   # digits 0..9, readable on dark
+PICKED = "#ffffff"
+POSITION = "#ff9f1c"
+GRID_TRACE = "position"    # name of the map's invisible trace of clickable empty places
+
+
+def latent_figure(xy: np.ndarray, labels: np.ndarray, indices: np.ndarray, *, errors: np.ndarray | None = None,
+                  grid: np.ndarray | None = None, picked: tuple[float, float] | None = None,
+                  position: tuple[float, float] | None = None, axis_titles: tuple[str, str] = ("PC 1", "PC 2"),
+                  height: int = 600):
+    """The latent map: one trace a digit class (legend 0..9); each point's ``customdata`` is
+    (test index, reconstruction error).
+
+    ``grid`` are invisible, selectable points covering the empty places (``customdata`` -1), so a
+    click anywhere on the map selects either a digit or a position. ``picked`` rings a chosen digit,
+    ``position`` crosses the place being decoded."""
+    import plotly.graph_objects as go
+
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    labels = np.asarray(labels)
+    indices = np.asarray(indices)
+    fig = go.Figure()
+    if grid is not None and len(grid):
+        grid = np.asarray(grid, np.float64)
+        fig.add_trace(go.Scatter(x=grid[:, 0], y=grid[:, 1], mode="markers", name=GRID_TRACE, showlegend=False,
+                                 customdata=np.full(len(grid), -1), hoverinfo="none",
+                                 marker=dict(size=6, opacity=0, color="#000000")))
+    classes = [c for c in range(10) if np.any(labels == c)]
+    groups = [(str(c), labels == c, DIGIT_COLOURS[c]) for c in classes]
+    unlabelled = ~np.isin(labels, classes)
+    if unlabelled.any():
+        groups.append(("unlabelled", unlabelled, "#a0aec0"))
+    for name, mask, colour in groups:
+        err = errors[mask] if errors is not None else np.full(int(mask.sum()), np.nan)
+        fig.add_trace(go.Scatter(
+            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name,
+            customdata=np.column_stack([indices[mask], err]),
+            hovertemplate=f"digit {name}<br>test #%{{customdata[0]}}<br>MSE %{{customdata[1]:.4f}}<extra></extra>",
+            marker=dict(size=7, color=colour, opacity=0.8, line=dict(width=0))))
+    if picked is not None:
+        fig.add_trace(go.Scatter(x=[picked[0]], y=[picked[1]], mode="markers", name="picked", showlegend=False,
+                                 hoverinfo="skip", marker=dict(size=22, color="rgba(0,0,0,0)",
+                                                               line=dict(width=3, color=PICKED))))
+    if position is not None:
+        fig.add_trace(go.Scatter(x=[position[0]], y=[position[1]], mode="markers", name="decoded", showlegend=False,
+                                 hoverinfo="skip", marker=dict(size=20, symbol="x-thin",
+                                                               line=dict(width=4, color=POSITION))))
+    fig.update_xaxes(title=axis_titles[0], zeroline=False)
+    fig.update_yaxes(title=axis_titles[1], zeroline=False)
+    _layout(fig, "Latent space", height)
+    fig.update_layout(hovermode="closest", legend_title_text="digit", legend_itemsizing="constant",
+                      clickmode="event+select")
+    return fig
+
+
+def class_error_figure(means: np.ndarray, counts: np.ndarray, *, height: int = 360):
+    """Mean reconstruction error per digit class, one bar a class in the map's colours."""
+    import plotly.graph_objects as go
+
+    means = np.asarray(means, np.float64)
+    counts = np.asarray(counts)
+    present = [c for c in range(len(means)) if counts[c] > 0]
+    fig = go.Figure(go.Bar(
+        x=[str(c) for c in present], y=[means[c] for c in present], customdata=[int(counts[c]) for c in present],
+        marker_color=[DIGIT_COLOURS[c % 10] for c in present],
+        hovertemplate="digit %{x}<br>mean MSE %{y:.4f}<br>%{customdata} digits<extra></extra>"))
+    fig.update_xaxes(title="digit", type="category")
+    fig.update_yaxes(title="mean squared error", rangemode="tozero")
+    return _layout(fig, "Reconstruction error per digit", height)
+
+
+def digit_row(images: np.ndarray, *, scale: int = 1, gap: int = 0, side: int = 28) -> np.ndarray:
+    """Digits (rows of 784 pixels) side by side in one strip, ``gap`` grey pixels apart (before scaling)."""
+    images = np.clip(np.asarray(images, np.float32).reshape(-1, side, side), 0.0, 1.0)
+    if gap and len(images) > 1:
+        sep = np.full((side, gap), 0.35, np.float32)
+        parts = [p for img in images for p in (img, sep)][:-1]
+    else:
+        parts = list(images)
+    strip = np.concatenate(parts, axis=1) if parts else np.zeros((side, 0), np.float32)
+    if scale > 1:
+        strip = np.repeat(np.repeat(strip, scale, axis=0), scale, axis=1)
+    return strip
