@@ -79,7 +79,7 @@ def fit_projection(codes: np.ndarray) -> Projection:
     order = np.argsort(variances)[::-1][:2]
     variances = np.clip(variances, 0.0, None)
     components = vectors[:, order].T.copy()
-    # An SVD's signs are arbitrary: fix them (largest loading positive) so the map does not flip
+    # Eigenvectors' signs are arbitrary: fix them (largest loading positive) so the map does not flip
     # from one refresh to the next while training changes the codes a little.
     for row in components:
         if row[np.argmax(np.abs(row))] < 0:

@@ -95,9 +95,12 @@ def _on_pick() -> None:
         return
     point = points[0]
     custom = point.get("customdata")
-    if isinstance(custom, (list, tuple)):
+    # A digit's customdata is (test index, error): a list, or from a typed array {"0": index, "1": error}.
+    if isinstance(custom, dict):
+        custom = custom.get("0")
+    elif isinstance(custom, (list, tuple)):
         custom = custom[0] if custom else None
-    if custom is not None and int(custom) >= 0:
+    if isinstance(custom, (int, float)) and custom >= 0:
         st.session_state.picked = int(custom)
     elif point.get("x") is not None and point.get("y") is not None:
         st.session_state.pos_x = float(point["x"])
@@ -112,17 +115,20 @@ def _digit(image, scale: int = SCALE):
     return viz.digit_grid(np.reshape(image, (1, -1)), 1, scale=scale)
 
 
-def _map_figure(a: latent.Analysis, row: int | None, position: tuple[float, float]):
-    """The map, rebuilt only when the analysis, the pick or the position changed (a paused run's
-    refreshes then cost next to nothing)."""
-    key = (id(a), a.seconds, row, position)
-    cached = st.session_state.get("_map_figure")
+def _figure(name: str, key: tuple, build):
+    """A figure rebuilt only when its inputs changed: building a plotly figure costs tens of ms of
+    CPU, and a live page refreshes every few seconds beside a training run."""
+    cached = st.session_state.get(f"_fig_{name}")
     if cached is None or cached[0] != key:
-        fig = viz.latent_figure(a.xy, a.labels, a.indices, errors=a.errors, grid=latent.empty_positions(a.xy),
-                                picked=tuple(a.xy[row]) if row is not None else None, position=position,
-                                axis_titles=a.projection.axis_titles)
-        cached = st.session_state["_map_figure"] = (key, fig)
+        cached = st.session_state[f"_fig_{name}"] = (key, build())
     return cached[1]
+
+
+def _map_figure(a: latent.Analysis, row: int | None, position: tuple[float, float]):
+    return _figure("map", (id(a), a.seconds, row, position), lambda: viz.latent_figure(
+        a.xy, a.labels, a.indices, errors=a.errors, grid=latent.empty_positions(a.xy),
+        picked=tuple(a.xy[row]) if row is not None else None, position=position,
+        axis_titles=a.projection.axis_titles))
 
 
 # --- sections ---------------------------------------------------------------------------------------
@@ -178,8 +184,9 @@ def _interpolation_section(src: Source) -> None:
     st.subheader("Interpolation")
     x_test, y_test = src.dataset.x_test, src.dataset.y_test
     n = len(x_test)
-    st.session_state.setdefault("interp_a", 0)
-    st.session_state.setdefault("interp_b", min(1, n - 1))
+    for key, default in (("interp_a", 0), ("interp_b", min(1, n - 1))):
+        if not 0 <= st.session_state.get(key, -1) < n:  # unset, or from a run with more test digits
+            st.session_state[key] = default
     c = st.columns([1, 1, 2])
     a = int(c[0].number_input("From test digit #", 0, n - 1, key="interp_a"))
     b = int(c[1].number_input("To test digit #", 0, n - 1, key="interp_b"))
@@ -202,8 +209,8 @@ def _error_section(a: latent.Analysis, x_test) -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
         if counts.sum():
-            st.plotly_chart(viz.class_error_figure(means, counts), key="class_errors",
-                            config={"displayModeBar": False})
+            fig = _figure("errors", (id(a), a.seconds), lambda: viz.class_error_figure(means, counts))
+            st.plotly_chart(fig, key="class_errors", config={"displayModeBar": False})
         else:
             st.info("This data set has no labels, so there is no error per digit class.")
     with right:
