@@ -115,13 +115,13 @@ GRID_TRACE = "position"    # name of the map's invisible trace of clickable empt
 def latent_figure(xy: np.ndarray, labels: np.ndarray, indices: np.ndarray, *, errors: np.ndarray | None = None,
                   grid: np.ndarray | None = None, picked: tuple[float, float] | None = None,
                   position: tuple[float, float] | None = None, axis_titles: tuple[str, str] = ("PC 1", "PC 2"),
-                  height: int = 600):
+                  drawn: tuple[float, float] | None = None, height: int = 600):
     """The latent map: one trace a digit class (legend 0..9); each point's ``customdata`` is
     (test index, reconstruction error).
 
     ``grid`` are invisible, selectable points covering the empty places (``customdata`` -1), so a
     click anywhere on the map selects either a digit or a position. ``picked`` rings a chosen digit,
-    ``position`` crosses the place being decoded."""
+    ``position`` crosses the place being decoded, ``drawn`` stars a hand-drawn digit."""
     import plotly.graph_objects as go
 
     xy = np.asarray(xy, np.float64).reshape(-1, 2)
@@ -153,6 +153,11 @@ def latent_figure(xy: np.ndarray, labels: np.ndarray, indices: np.ndarray, *, er
         fig.add_trace(go.Scatter(x=[position[0]], y=[position[1]], mode="markers", name="decoded", showlegend=False,
                                  hoverinfo="skip", marker=dict(size=20, symbol="x-thin",
                                                                line=dict(width=4, color=POSITION))))
+    if drawn is not None:
+        fig.add_trace(go.Scatter(x=[drawn[0]], y=[drawn[1]], mode="markers+text", name="your drawing",
+                                 text=["your drawing"], textposition="top center", hoverinfo="skip",
+                                 textfont=dict(color="#ffffff", size=16),
+                                 marker=dict(size=24, symbol="star", color="#ffffff", line=dict(width=2, color=EVENT))))
     fig.update_xaxes(title=axis_titles[0], zeroline=False)
     fig.update_yaxes(title=axis_titles[1], zeroline=False)
     _layout(fig, "Latent space", height)

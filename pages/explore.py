@@ -124,11 +124,20 @@ def _figure(name: str, key: tuple, build):
     return cached[1]
 
 
-def _map_figure(a: latent.Analysis, row: int | None, position: tuple[float, float]):
-    return _figure("map", (id(a), a.seconds, row, position), lambda: viz.latent_figure(
+def _map_figure(a: latent.Analysis, row: int | None, position: tuple[float, float], drawn):
+    return _figure("map", (id(a), a.seconds, row, position, drawn), lambda: viz.latent_figure(
         a.xy, a.labels, a.indices, errors=a.errors, grid=latent.empty_positions(a.xy),
         picked=tuple(a.xy[row]) if row is not None else None, position=position,
-        axis_titles=a.projection.axis_titles))
+        axis_titles=a.projection.axis_titles, drawn=drawn))
+
+
+def _drawn_point(src: Source, a: latent.Analysis):
+    """Where the hand-drawn digit lands on the map (None when nothing is drawn)."""
+    pixels = st.session_state.get("drawn_digit")
+    if pixels is None:
+        return None
+    xy = a.projection.project(latent.encode(src.encoder, pixels[None]))[0]
+    return float(xy[0]), float(xy[1])
 
 
 # --- sections ---------------------------------------------------------------------------------------
@@ -144,7 +153,7 @@ def _latent_section(src: Source, a: latent.Analysis) -> None:
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        fig = _map_figure(a, row, position)
+        fig = _map_figure(a, row, position, _drawn_point(src, a))
         st.plotly_chart(fig, key=MAP, on_select=_on_pick, selection_mode="points",
                         config={"displayModeBar": False})
         what = ("the raw 2-number code" if a.projection.kind == "raw" and a.projection.latent_dim == 2 else
@@ -178,6 +187,47 @@ def _latent_section(src: Source, a: latent.Analysis) -> None:
                                                                          st.session_state.pos_y]])[0]
         st.image(_digit(generated), caption=f"Generated at ({st.session_state.pos_x:.2f}, "
                                             f"{st.session_state.pos_y:.2f})", output_format="PNG")
+
+
+def _drawing_section(src: Source) -> None:
+    """The digit drawn on the canvas (below), made MNIST-like, beside its reconstruction."""
+    pixels = st.session_state.get("drawn_digit")
+    if pixels is None:
+        return
+    st.subheader("Your drawing")
+    recon = latent.decode(src.decoder, latent.encode(src.encoder, pixels[None]))[0]
+    error = float(latent.reconstruction_errors(pixels[None], recon[None])[0])
+    st.image([_digit(pixels), _digit(recon)], caption=["Your digit, as MNIST would see it", "Its reconstruction"],
+             output_format="PNG")
+    st.caption(f"Reconstruction error (MSE) {error:.4f} · the white star on the map is where it lands.")
+
+
+def _canvas() -> None:
+    """A drawing canvas outside the refreshing part of the page, so strokes are never interrupted."""
+    from ae_core.drawing import to_mnist
+
+    st.subheader("Draw a digit")
+    left, right = st.columns([1, 2])
+    with left:
+        try:
+            from streamlit_drawable_canvas import st_canvas
+        except Exception as e:  # the canvas component is optional: the rest of the page works without it
+            st.info(f"The drawing canvas is not available here ({type(e).__name__}).")
+            return
+        result = st_canvas(stroke_width=22, stroke_color="#ffffff", background_color="#000000", height=280,
+                           width=280, drawing_mode="freedraw", key="canvas", return_image_data=True)
+    with right:
+        st.caption("Draw one digit with the mouse, large and in the middle. It is cropped, scaled to 20×20 "
+                   "and centred by its centre of mass, as MNIST's digits were, then fed to the network; it "
+                   "shows with its reconstruction above the interpolation, and as a star on the map.")
+        if st.button("Clear the drawing", key="clear_drawing"):
+            st.session_state.drawn_digit = None
+    image = None if result is None else result.image_data
+    pixels = to_mnist(image) if image is not None else None
+    previous = st.session_state.get("drawn_digit")
+    if pixels is not None and (previous is None or not np.array_equal(pixels, previous)):
+        st.session_state.drawn_digit = pixels
+        st.rerun()  # the map and the reconstruction above were drawn before this stroke arrived
 
 
 def _interpolation_section(src: Source) -> None:
@@ -249,6 +299,7 @@ def explore(run_id: str, waiting: bool = False) -> None:
     st.caption(f"Run `{run_id}` · {common.human_status(src.status)} · step {src.step:,} · "
                f"map of step {a.step:,} computed in {a.seconds * 1000:.0f} ms")
     _latent_section(src, a)
+    _drawing_section(src)
     _interpolation_section(src)
     _error_section(a, x_test)
     if src.config.noise > 0:
@@ -256,18 +307,20 @@ def explore(run_id: str, waiting: bool = False) -> None:
 
 
 # --- page -------------------------------------------------------------------------------------------
+common.leave_mpa_v1()
 st.title("What the autoencoder has learnt")
 run_id = _run_id()
 live = run_id is not None and common.registry().get(run_id) is not None
 if run_id is None or not (live or _saved(run_id)):
     st.info((f"Run {run_id} is neither training on this server nor saved. " if run_id else
              "No run to explore yet. ") + "Start one on the Train page, then come back here.")
-    st.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
     st.stop()
 if st.query_params.get("run") != run_id:
     st.query_params["run"] = run_id  # a reload or a shared link comes back to this run
-st.page_link("pages/train.py", label="Back to training this run", icon="🏋️", query_params={"run": run_id})
+st.page_link("pages/train.py", label="Back to training this run", icon=":material/model_training:", query_params={"run": run_id})
 
 # A live run refreshes on its own; a saved run only while its digits are still loading.
 waiting = not live and common.current_dataset() is None
 st.fragment(explore, run_every=REFRESH_S if live else 1.0 if waiting else None)(run_id, waiting)
+_canvas()

@@ -12,23 +12,7 @@ from pages import common
 TABLE_KEY = "runs_table"
 
 
-def _leave_mpa_v1() -> None:
-    """A folder named ``pages/`` beside app.py makes Streamlit run a fresh server as a v1 multipage
-    app until app.py's st.navigation has run once: a first visit straight to /runs would run this
-    file alone (no page config, a sidebar listing every file). Switch to app.py's navigation."""
-    try:
-        from streamlit import config
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without it has no v1 emulation to leave
-        return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        # AppTest re-arms the flag before every run; there a rerun would only swallow clicks.
-        if not config.get_option("global.appTest"):
-            st.rerun()
-
-
-_leave_mpa_v1()
+common.leave_mpa_v1()
 
 
 def _checked(run_id) -> str | None:

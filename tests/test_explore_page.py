@@ -269,3 +269,23 @@ def test_a_saved_run_is_explored_from_its_model_file(run):
     encoder, _ = latent.split(runs.load_keras_model(runs.load(saved_id).model_path))
     np.testing.assert_allclose(latent.encode(encoder, full.x_test[idx:idx + 1]),
                                latent.encode(run.model().encoder, full.x_test[idx:idx + 1]), atol=1e-5)
+
+
+def test_a_drawn_digit_shows_with_its_reconstruction_and_as_a_star_on_the_map(run, mnist_path):
+    from ae_core.drawing import to_mnist
+
+    # What the canvas hands over: a 280×280 RGBA drawing of a real test digit, white on black.
+    digit = np.load(mnist_path, allow_pickle=False)["x_test"][3]
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., :3] = np.kron(digit, np.ones((10, 10), np.uint8))[..., None]
+    rgba[..., 3] = 255
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/explore.py")
+    at.session_state["run_id"] = run.run_id
+    at.session_state["drawn_digit"] = to_mnist(rgba)
+    at.run()
+    assert not at.exception
+    assert "Draw a digit" in [h.value for h in at.subheader] and "Your drawing" in [h.value for h in at.subheader]
+    captions = _captions(at)
+    assert "Your digit, as MNIST would see it" in captions and "Its reconstruction" in captions
+    assert _trace(_spec(at), "your drawing")["text"] == ["your drawing"]

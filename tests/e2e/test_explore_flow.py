@@ -104,5 +104,18 @@ def test_explore_a_short_fast_run_live_then_paused(page, server):
     before = next(c for c in captions(page) if c.startswith("Generated at"))
     click_until(page, 0, 10, lambda: next(c for c in captions(page) if c.startswith("Generated at")) != before,
                 "a digit generated at the clicked place")
+
+    # Draw a digit: a vertical stroke (a "1") on the canvas shows with its reconstruction.
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.scroll_into_view_if_needed(timeout=30_000)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 140, box["y"] + 40)
+    page.mouse.down()
+    for k in range(1, 21):
+        page.mouse.move(box["x"] + 140, box["y"] + 40 + 10 * k, steps=2)
+    page.mouse.up()
+    wait_until(lambda: "Its reconstruction" in captions(page), 60, "the drawn digit's reconstruction")
+    assert "Your digit, as MNIST would see it" in captions(page)
+    assert page.locator(".js-plotly-plot text", has_text="your drawing").count() > 0
     if SHOT:
         page.screenshot(path=SHOT)
