@@ -5,7 +5,7 @@ page can plot them while training keeps appending (appends never touch the first
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd

@@ -11,7 +11,6 @@ graph from the training set held as a tensor, so Python only runs once per chunk
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 import secrets
 import threading

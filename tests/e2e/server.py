@@ -62,6 +62,9 @@ def streamlit_server(mnist_path, runs_dir, extra_env: dict | None = None):
         log.close()
 
 
+TIMEOUT_MS = 120_000  # upper bounds for a busy 2-core machine; a healthy page answers in seconds
+
+
 @contextlib.contextmanager
 def launch_browser():
     from playwright.sync_api import sync_playwright
@@ -70,6 +73,16 @@ def launch_browser():
         raise RuntimeError("Debian's Chromium is missing: apt-get install -y chromium (make test does it as root)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        _new_context = browser.new_context
+
+        def new_context(**kwargs):
+            context = _new_context(**kwargs)
+            context.set_default_timeout(TIMEOUT_MS)
+            context.set_default_navigation_timeout(TIMEOUT_MS)
+            return context
+
+        browser.new_context = new_context
+        browser.new_page = lambda **kwargs: new_context(**kwargs).new_page()
         try:
             yield browser
         finally:

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from ae_core import runs
+from tests.e2e.test_train_flow import wait_until
 from tests.e2e.server import launch_browser, streamlit_server
 from tests.test_runs_page import NAMES, make_cli_runs
 
@@ -23,16 +24,7 @@ def server(tmp_path_factory, mnist_path):
         yield url
 
 
-def wait_until(predicate, timeout=30.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if predicate():
-                return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+
 
 
 def legend_names(page) -> list[str]:
