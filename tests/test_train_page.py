@@ -212,3 +212,24 @@ def test_visiting_another_page_keeps_the_settings_and_the_run():
     assert _trainer(at) is trainer
     assert trainer.config.learning_rate == 0.003 and trainer.config.batch_size == 256
     assert next(s for s in at.select_slider if s.label == "Learning rate").value == 0.003
+
+
+def test_inside_the_network_shows_the_diagram_filters_and_layer_health():
+    at = _app({"preset": "seed"})
+    trainer = _trainer(at)
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert "468,368 parameters" in dot and "dashed" not in dot
+    trainer.wait_ready()
+    trainer.step(20)
+    _wait(lambda: trainer.snapshot().status == "paused")
+    at.run()
+    assert "First-layer filters" in [c for img in at.get("image") for c in img.captions]
+    health = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                  if json.loads(c.proto.spec)["layout"]["title"]["text"] == "Layer health")
+    assert health["data"][1]["y"] == ["encoder layer 1", "the latent code", "decoder layer 1", "the reconstruction layer"]
+    assert any("units are saturated" in m.value for m in at.markdown)  # the plain reading, seed preset
+
+    # Moving a width slider redraws the diagram at once, dashed as pending (the run has trained).
+    next(s for s in at.slider if s.label == "Layer 1 width").set_value(512).run()
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert "pending: Reset to apply" in dot and "encoder_1\\n512" in dot
