@@ -70,19 +70,10 @@ def save(snapshot, nets=None, root: Path | None = None, name: str | None = None)
     folder = run_path(snapshot.run_id, root)
     folder.mkdir(parents=True, exist_ok=True)
     old = _read_meta(folder)
-    meta = {
-        "run_id": snapshot.run_id,
-        "name": name or old.get("name") or snapshot.run_id,
-        "preset": preset_of(snapshot.config) or old.get("preset"),
-        "created": old.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "status": snapshot.status,
-        "steps": snapshot.step,
-        "loss": snapshot.loss,
-        "test_mse": snapshot.test_loss,
-        "elapsed": round(snapshot.elapsed, 3),
-        "data_source": snapshot.data_source,
-    }
+    meta = _meta_of(snapshot, name or old.get("name"))
+    meta["preset"] = meta["preset"] or old.get("preset")
+    meta["created"] = old.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S")
+    meta["saved"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     # The model first: config.json is written last, so a run with a config.json is complete.
     if nets is not None:
         _atomic_write(folder / "model.keras", lambda tmp: nets.autoencoder.save(tmp))

@@ -2,27 +2,11 @@
 import os
 import re
 
-import pytest
 
-from tests.e2e.server import launch_browser, streamlit_server
 from tests.e2e.test_train_flow import button, step_of, wait_until
 
 SHOT = os.environ.get("AE_SCREENSHOT_EXPLORE")  # where to save a screenshot of the page (e.g. docs/explore.png)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, mnist_path):
-    with streamlit_server(mnist_path, tmp_path_factory.mktemp("runs")) as url:
-        yield url
-
-
-@pytest.fixture()
-def page(server):
-    with launch_browser() as browser:
-        context = browser.new_context(viewport={"width": 1600, "height": 2200})
-        page = context.new_page()
-        yield page
-        context.close()
+VIEWPORT_HEIGHT = 2200
 
 
 def chart(page, title: str):

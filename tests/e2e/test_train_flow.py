@@ -3,27 +3,7 @@ import os
 import re
 import time
 
-import pytest
-
-from tests.e2e.server import launch_browser, streamlit_server
-
 SHOT = os.environ.get("AE_SCREENSHOT")  # where to save a screenshot of the page (e.g. docs/train.png)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, mnist_path):
-    with streamlit_server(mnist_path, tmp_path_factory.mktemp("runs")) as url:
-        yield url
-
-
-@pytest.fixture()
-def page(server):
-    with launch_browser() as browser:
-        context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        page = context.new_page()
-        yield page
-        context.close()
-
 
 def metric(page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]').filter(
