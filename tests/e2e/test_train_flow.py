@@ -5,6 +5,7 @@ import time
 
 SHOT = os.environ.get("AE_SCREENSHOT")  # where to save a screenshot of the page (e.g. docs/train.png)
 
+
 def metric(page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]').filter(
         has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(f"^{label}$")))
