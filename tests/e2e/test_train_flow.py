@@ -61,9 +61,18 @@ def test_start_pause_resume_live_lr_and_reload(page, server):
     # Pause holds, Resume continues.
     button(page, "Pause").click()
     wait_until(lambda: page.get_by_text("paused").count() > 0, 10, "paused status")
-    time.sleep(1.5)
-    held = step_of(page)
-    time.sleep(2.0)
+    # A busy machine may show a refresh from just before the pause: wait for the count to settle,
+    # then it must hold (if training went on, it would never settle and this would time out).
+    readings = [step_of(page)]
+
+    def settled():
+        time.sleep(1.5)
+        readings.append(step_of(page))
+        return readings[-1] == readings[-2]
+
+    wait_until(settled, 20, "the step count to hold while paused")
+    held = readings[-1]
+    time.sleep(3.0)
     assert step_of(page) == held, "training went on while paused"
     button(page, "Resume").click()
     wait_until(lambda: step_of(page) > held, 15, "training to resume")
