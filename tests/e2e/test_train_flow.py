@@ -85,6 +85,6 @@ def test_start_pause_resume_live_lr_and_reload(page, server):
     button(page, "Start").wait_for(timeout=60_000)
     wait_until(lambda: step_of(page) > before, 30, "the same run, still going, after a reload")
     assert page.url.split("run=")[1].split("&")[0] == url.split("run=")[1].split("&")[0]
-    assert mark.count() > 0  # the history (with its event) survived the reload
+    wait_until(lambda: mark.count() > 0, 20, "the history, with its learning-rate mark, after the reload")
     if SHOT:
         page.screenshot(path=SHOT)
