@@ -30,7 +30,7 @@ MAX_CHUNK = 1000          # steps in one compiled call at most (the loss buffer'
 FIRST_CHUNK = 8           # small first chunk: the first step shows at once
 N_DIGITS = 64             # fixed test digits whose reconstructions are published (8×8 at most)
 PROBE_SIZE = 512          # fixed test digits on which layer health is measured
-HEALTH_EVERY_S = 2.0      # seconds between layer-health measurements while training
+HEALTH_EVERY_S = 2.0      # seconds between layer-health measurements while training (at most once an evaluation)
 
 # Statuses a snapshot can carry.
 PREPARING, READY, RUNNING, PAUSED, DONE, DIVERGED, ERROR, STOPPED = (
@@ -255,7 +255,7 @@ class Trainer:
     """
 
     def __init__(self, config: Config, dataset: "Dataset", *, run_id: str | None = None,
-                 eval_every_s: float = 1.0, chunk_seconds: float = 0.1,
+                 eval_every_s: float = 2.0, chunk_seconds: float = 0.1,
                  history: History | None = None, weights=None, on_checkpoint: Callable | None = None,
                  checkpoint_every_s: float = 10.0):
         self.run_id = run_id or new_run_id()

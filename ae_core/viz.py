@@ -8,7 +8,8 @@ import numpy as np
 
 from .history import SMOOTHING_SPAN, HistoryView, smooth
 
-MAX_POINTS = 2000   # points a curve sends to the browser; longer histories are thinned
+MAX_POINTS = 1200   # points a curve sends to the browser; longer histories are thinned (SVG, not WebGL:
+                    # without a GPU, WebGL is emulated on the CPU the training needs)
 RAW = "rgba(160, 174, 192, 0.35)"
 SMOOTH = "#ff9f1c"
 TEST = "#2ec4b6"
@@ -49,8 +50,8 @@ def loss_figure(view: HistoryView, *, log_y: bool = False, x: str = "step", heig
     xs = view.elapsed if x == "elapsed" else steps
     if n:
         tx, raw, smoothed = _thin(xs, view.loss, smooth(view.loss, span))
-        fig.add_trace(go.Scattergl(x=tx, y=raw, name="minibatch", mode="lines", line=dict(color=RAW, width=1)))
-        fig.add_trace(go.Scattergl(x=tx, y=smoothed, name="smoothed", mode="lines",
+        fig.add_trace(go.Scatter(x=tx, y=raw, name="minibatch", mode="lines", line=dict(color=RAW, width=1)))
+        fig.add_trace(go.Scatter(x=tx, y=smoothed, name="smoothed", mode="lines",
                                    line=dict(color=SMOOTH, width=3)))
     if len(view.test_step):
         ok = view.test_step > 0
@@ -78,7 +79,7 @@ def overlay_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, x_title:
     fig = go.Figure()
     for name, (xs, ys) in curves.items():
         tx, ty = _thin(np.asarray(xs), np.asarray(ys))
-        fig.add_trace(go.Scattergl(x=tx, y=ty, name=name, mode="lines", line=dict(width=3)))
+        fig.add_trace(go.Scatter(x=tx, y=ty, name=name, mode="lines", line=dict(width=3)))
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title="loss (smoothed)", type="log" if log_y else "linear")
     return _layout(fig, "Loss", height)
