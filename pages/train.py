@@ -1,8 +1,6 @@
 """Train: steer the autoencoder with sliders and watch it learn, live."""
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from ae_core import config as cfg_lib
@@ -204,19 +202,25 @@ if draft is not None:
 
 
 # --- live view -------------------------------------------------------------------------------------
-def _controls(trainer, snap) -> None:
+def _controls(trainer, snap):
+    """The buttons; returns what the snapshot should show once a pressed command took effect."""
     status = snap.status
     cols = st.columns([1, 1, 1, 1, 1, 1.4])
+    effect = None
     if cols[0].button("Start", type="primary", disabled=status not in ("ready", "preparing"), width="stretch"):
         trainer.start()
+        effect = lambda s: s.status == "running"  # noqa: E731
     if cols[1].button("Pause", disabled=status != "running", width="stretch"):
         trainer.pause()
+        effect = lambda s: s.status != "running"  # noqa: E731
     can_resume = status in ("paused", "diverged") or (status == "done" and snap.step < trainer.config.steps)
     if cols[2].button("Resume", disabled=not can_resume, width="stretch"):
         trainer.resume()
+        effect = lambda s: s.status == "running"  # noqa: E731
     if cols[3].button("Step", disabled=status in ("running", "preparing", "error", "stopped"), width="stretch",
                       help="Train the number of steps on the right, then pause."):
         trainer.step(int(st.session_state.get("step_size", 10)))
+        effect = lambda s: s.step > snap.step  # noqa: E731
     if cols[4].button("Reset", width="stretch", help="A new network with the settings on the left."):
         try:
             trainer.reset(common.draft_config(), dataset=common.current_dataset() or trainer.dataset)
@@ -225,6 +229,7 @@ def _controls(trainer, snap) -> None:
         st.rerun()
     cols[5].number_input("Steps per Step", 1, 100_000, value=10, key="step_size", label_visibility="collapsed",
                          help="Steps per click of Step")
+    return effect
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -235,8 +240,13 @@ def live_view(run_id: str) -> None:
     if trainer is None:
         st.info("This run was released from memory; its saved files are on the Runs page. Reload to start anew.")
         return
-    _controls(trainer, trainer.snapshot())
-    time.sleep(0.02)  # let a command just sent show in this very refresh
+    effect = _controls(trainer, trainer.snapshot())
+    if effect is not None:
+        # Show a command's effect in this very refresh (a chunk ends within ~0.1 s), not the next one.
+        try:
+            trainer.wait(effect, timeout=0.4)
+        except (TimeoutError, RuntimeError):
+            pass
     snap = trainer.snapshot()
 
     common.status_badge(snap.status)
