@@ -1,0 +1,379 @@
+"""Run the benchmark suite: ``python -m benchmarks.run [--quick] [--only NAME[,NAME]]`` (``make bench``).
+
+Groups (each in its own processes; graph mode never meets the eager benchmarks):
+
+  ratio     (1) the reference notebook's loop through tf.compat.v1, and (2) ae_core's Trainer headless
+            on the seed preset, both kept warm and measured in alternation (so both see the same
+            load); ms/step and the ratio (2)/(1). Then the fast preset alone.
+  converge  (4) fast preset: Start → held-out MSE <= 0.01, and Trainer() → READY
+  page      (3, 5, 6) `streamlit run app.py` in Chromium: start-up, Start and Pause latency, refresh
+            rate, seed steps/s with the page open (ratio to (2)), the server's peak memory
+
+Numbers go to benchmarks/results/latest.json; a markdown table (for benchmarks/README.md) goes to
+stdout, progress to stderr. The machine is shared: the suite waits (a bounded time) for a quiet
+machine, records the load and the CPU other processes used during every group, and says when the
+numbers were taken under load.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+
+from benchmarks import common
+
+GROUPS = ("ratio", "converge", "page")
+ALIASES = {"1": "ratio", "2": "ratio", "3": "page", "4": "converge", "5": "page", "6": "page",
+           "baseline": "ratio", "trainer": "ratio", "headless": "ratio", "live": "page", "memory": "page"}
+
+# Targets: (limit, "<=" or ">=").
+TARGETS = {
+    "ratio": (0.40, "<="),
+    "page_share": (0.85, ">="),
+    "to_target_s": (10.0, "<="),
+    "interactive_s": (5.0, "<="),
+    "start_to_first_step_s": (2.0, "<="),
+    "pause_latency_s": (0.5, "<="),
+    "refresh_hz": (1.0, ">="),
+    "peak_rss_mb": (1536.0, "<="),
+}
+
+FULL = dict(baseline_steps=1000, baseline_warmup=50, pairs=5, trainer_window_s=4.0,
+            fast_windows=5, fast_window_s=3.0,
+            converge_repeats=3,
+            page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0)
+QUICK = dict(baseline_steps=200, baseline_warmup=50, pairs=2, trainer_window_s=2.0,
+             fast_windows=2, fast_window_s=2.0,
+             converge_repeats=1,
+             page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- how busy the machine is -----------------------------------------------------------------------
+def _busy_seconds() -> float:
+    """CPU seconds all processes have spent busy since boot (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process and its finished children (each group runs in a child)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def busy_cores(seconds: float = 2.0) -> float:
+    """How many cores other processes keep busy right now (this process is idle meanwhile)."""
+    b0, o0, t0 = _busy_seconds(), _own_seconds(), time.monotonic()
+    time.sleep(seconds)
+    return max(0.0, (_busy_seconds() - b0) - (_own_seconds() - o0)) / (time.monotonic() - t0)
+
+
+def wait_quiet(max_cores: float, max_wait_s: float) -> dict:
+    t0 = time.monotonic()
+    cores = busy_cores()
+    announced = False
+    while cores > max_cores and time.monotonic() - t0 < max_wait_s:
+        if not announced:
+            log(f"  other processes keep {cores:.2f} cores busy; waiting up to {max_wait_s:.0f} s for a quieter machine")
+            announced = True
+        time.sleep(3)
+        cores = busy_cores()
+    return {"busy_cores_before": round(cores, 2), "waited_s": round(time.monotonic() - t0, 1),
+            "load1_before": round(os.getloadavg()[0], 2)}
+
+
+class Foreign:
+    """CPU that processes other than this suite used while a group ran (cores, averaged)."""
+
+    def __enter__(self):
+        self.b, self.o, self.t = _busy_seconds(), _own_seconds(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.monotonic() - self.t
+        self.cores = max(0.0, (_busy_seconds() - self.b) - (_own_seconds() - self.o)) / max(wall, 1e-9)
+        self.wall = wall
+        return False
+
+
+# --- groups ----------------------------------------------------------------------------------------
+def run_ratio(p: dict) -> dict:
+    """(1) and (2) on the seed preset, alternating (ABBA order) between two warm processes."""
+    base = common.Worker("benchmarks.baseline_tf1", [
+        "--data", str(common.data_path()), "--steps", str(p["baseline_steps"]),
+        "--warmup", str(p["baseline_warmup"]), "--serve"])
+    seed = common.Worker("benchmarks.headless", ["serve", "--preset", "seed",
+                                                 "--window-s", str(p["trainer_window_s"])])
+    pairs = []
+    try:
+        base.ready()
+        seed.ready()
+        for i in range(p["pairs"]):
+            first, second = (base, seed) if i % 2 == 0 else (seed, base)
+            answers = {first: first.ask("measure"), second: second.ask("measure")}
+            b, t = answers[base], answers[seed]
+            pairs.append({"baseline_ms": b["ms_per_step"], "baseline_cpu_ms": b["cpu_ms_per_step"],
+                          "trainer_wall_ms": t["wall_ms_per_step"], "trainer_elapsed_ms": t["elapsed_ms_per_step"],
+                          "trainer_cpu_ms": t["cpu_ms_per_step"],
+                          "ratio_wall": t["wall_ms_per_step"] / b["ms_per_step"],
+                          "ratio_elapsed": t["elapsed_ms_per_step"] / b["ms_per_step"],
+                          "ratio_cpu": t["cpu_ms_per_step"] / b["cpu_ms_per_step"]})
+            log(f"  pair {i + 1}: notebook {b['ms_per_step']:.2f} ms/step, trainer {t['wall_ms_per_step']:.2f} "
+                f"ms/step → {pairs[-1]['ratio_wall']:.2f}")
+        baseline = base.ask("finish")
+        trainer_seed = seed.ask("finish")
+    finally:
+        base.close()
+        seed.close()
+    log("  preset fast")
+    fast = common.run_module_json("benchmarks.headless", [
+        "throughput", "--preset", "fast", "--windows", str(p["fast_windows"]),
+        "--window-s", str(p["fast_window_s"])], timeout=600)
+    return {"baseline": baseline, "seed": trainer_seed, "fast": fast, "pairs": pairs,
+            "ratio_wall": common.median(x["ratio_wall"] for x in pairs),
+            "ratio_elapsed": common.median(x["ratio_elapsed"] for x in pairs),
+            "ratio_cpu": common.median(x["ratio_cpu"] for x in pairs)}
+
+
+def run_converge(p: dict) -> dict:
+    return common.run_module_json("benchmarks.headless", [
+        "converge", "--preset", "fast", "--repeats", str(p["converge_repeats"]), "--target", "0.01",
+        "--eval-every", "0.25"], timeout=900)
+
+
+def run_page(p: dict) -> dict:
+    import subprocess
+
+    args = ["--launches", str(p["page_launches"]), "--refresh-s", str(p["page_refresh_s"]),
+            "--pauses", str(p["page_pauses"]), "--seed-window-s", str(p["page_seed_window_s"])]
+    # Progress of each launch is useful live, so stderr is passed through rather than captured.
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.page", *args], cwd=common.ROOT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.PIPE, text=True,
+                          timeout=1200)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmarks.page failed (exit {proc.returncode})")
+    return json.loads(lines[-1])
+
+
+RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page}
+
+
+# --- report ----------------------------------------------------------------------------------------
+def verdict(key: str, value) -> str:
+    if value is None:
+        return "n/a"
+    limit, op = TARGETS[key]
+    if op == "<=":
+        if value <= limit:
+            return "pass"
+        return f"**miss**: {value / limit:.2f}× the limit"
+    if value >= limit:
+        return "pass"
+    return f"**miss**: {100 * (1 - value / limit):.0f}% short"
+
+
+def target_text(key: str, fmt: str) -> str:
+    limit, op = TARGETS[key]
+    return f"{'≤' if op == '<=' else '≥'} {fmt.format(limit)}"
+
+
+def derive(results: dict) -> dict:
+    """Ratios between groups; (3) uses (2)'s steps/s from this invocation when it ran."""
+    g = results["groups"]
+    d = {}
+    ratio = g.get("ratio", {}).get("result")
+    page = g.get("page", {}).get("result")
+    if ratio:
+        d["ratio_wall"] = ratio["ratio_wall"]
+        d["ratio_elapsed"] = ratio["ratio_elapsed"]
+        d["ratio_cpu"] = ratio["ratio_cpu"]
+        d["ratio_fast_wall"] = ratio["fast"]["wall_ms_per_step"] / ratio["baseline"]["ms_per_step"]
+    if ratio and page and page.get("seed_page_steps_per_s"):
+        d["page_share"] = page["seed_page_steps_per_s"] / ratio["seed"]["steps_per_s"]
+    return d
+
+
+def markdown(results: dict) -> str:
+    g, d, m = results["groups"], results["derived"], results["machine"]
+    rows = []
+
+    carried = {1: "ratio", 2: "ratio", 4: "converge", 3: "page", 5: "page", 6: "page"}
+
+    def row(num, what, measured, target="—", result="—"):
+        mark = "†" if g.get(carried[num], {}).get("carried_from") else ""
+        rows.append(f"| {num}{mark} | {what} | {measured} | {target} | {result} |")
+
+    ratio = g.get("ratio", {}).get("result")
+    base = ratio and ratio["baseline"]
+    tr = ratio
+    conv = g.get("converge", {}).get("result")
+    page = g.get("page", {}).get("result")
+    if base:
+        row(1, "Notebook loop as written: `tf.compat.v1`, `sess.run` + `feed_dict` per step "
+               f"({tr['seed'].get('network', 'seed net')})",
+            f"{base['ms_per_step']:.2f} ms/step (CPU {base['cpu_ms_per_step']:.2f} ms/step; "
+            f"numpy batch drawing alone {base['batch_draw_ms_per_step']:.2f} ms/step)", "reference")
+    if tr:
+        s, f = tr["seed"], tr["fast"]
+        rw = d.get("ratio_wall")
+        row(2, "Trainer headless, `seed`: wall clock between snapshots (median of per-pair ratios)",
+            f"{s['wall_ms_per_step']:.2f} ms/step ({s['steps_per_s']:.0f} steps/s)"
+            + (f" = **{rw:.2f}×** (1)" if rw is not None else ""),
+            target_text("ratio", "{:.2f}× (1)"), verdict("ratio", rw))
+        re_ = d.get("ratio_elapsed")
+        row(2, "Trainer headless, `seed`: snapshot `elapsed`/`step`",
+            f"{s['elapsed_ms_per_step']:.2f} ms/step" + (f" = {re_:.2f}× (1)" if re_ is not None else "")
+            + f"; since Start {s['cumulative_elapsed_ms_per_step']:.2f}",
+            target_text("ratio", "{:.2f}× (1)"), verdict("ratio", re_))
+        rc = d.get("ratio_cpu")
+        row(2, "Trainer headless, `seed`: process CPU time per step (all threads; robust to load)",
+            f"{s['cpu_ms_per_step']:.2f} ms/step" + (f" = {rc:.2f}× (1)'s CPU" if rc is not None else ""))
+        rf = d.get("ratio_fast_wall")
+        row(2, f"Trainer headless, `fast` ({f.get('network', '')}): wall / `elapsed`",
+            f"{f['wall_ms_per_step']:.2f} / {f['elapsed_ms_per_step']:.2f} ms/step"
+            + (f" ({rf:.2f}× (1))" if rf is not None else ""))
+    if page:
+        share = d.get("page_share")
+        row(3, "Train page open in Chromium, `seed`: steps/s read off the Step metric",
+            f"{page['seed_page_steps_per_s']:.1f} steps/s"
+            + (f" = **{100 * share:.0f}%** of (2)" if share is not None else ""),
+            target_text("page_share", "{:.0%} of (2)"), verdict("page_share", share))
+        closed = page.get("seed_share_of_closed")
+        if closed is not None:
+            row(3, "… compared with the same run, same server, right after, with no page open",
+                f"{page['seed_closed_steps_per_s']:.1f} steps/s with the page closed: page open = "
+                f"**{100 * closed:.0f}%** of it (cores while open: server {page['seed_server_cores']:.2f}, "
+                f"browser {page['seed_browser_cores']:.2f})",
+                target_text("page_share", "{:.0%}"), verdict("page_share", closed))
+    if conv:
+        tt = conv["to_target_s"]
+        steps = conv["to_target_step"]
+        train_s = median_or_none([r["training_s"] for r in conv["runs"] if r["reached"]])
+        row(4, f"`fast` ({conv.get('network', '')}): Start → first held-out MSE ≤ 0.01 (eval every 0.25 s)",
+            (f"{tt:.1f} s (step {steps:,.0f}; {train_s:.1f} s of it training)" if tt is not None
+             else "not reached"), target_text("to_target_s", "{:g} s"), verdict("to_target_s", tt))
+        row(4, "`fast`: `Trainer()` → READY (build + XLA compile + warm-up)",
+            f"{conv['ready_s']:.1f} s (first in a process: {conv['ready_cold_s']:.1f} s)")
+    if page:
+        row(5, "`streamlit run` → page interactive (Start visible and enabled)",
+            f"{page['interactive_s']:.2f} s", target_text("interactive_s", "{:g} s"),
+            verdict("interactive_s", page["interactive_s"]))
+        row(5, "`streamlit run` → network ready (status `ready`)", f"{page['ready_s']:.2f} s")
+        row(5, "Start → first step on screen (network ready, `fast`)", f"{page['start_to_first_step_s']:.2f} s",
+            target_text("start_to_first_step_s", "{:g} s"),
+            verdict("start_to_first_step_s", page["start_to_first_step_s"]))
+        row(5, "Pause → `paused` shown and Step metric final (median; worst)",
+            f"{page['pause_latency_s']:.2f} s; {page['pause_latency_max_s']:.2f} s",
+            target_text("pause_latency_s", "{:g} s"), verdict("pause_latency_s", page["pause_latency_s"]))
+        row(5, "Live view refresh while training (distinct Step values per second)",
+            f"{page['refresh_hz']:.2f} Hz", target_text("refresh_hz", "{:g} Hz"),
+            verdict("refresh_hz", page["refresh_hz"]))
+        row(6, "Peak RSS of the streamlit server (+children), one launch with a `fast` and a `seed` run",
+            f"{page['peak_rss_mb']:.0f} MB", "≤ 1.5 GB", verdict("peak_rss_mb", page["peak_rss_mb"]))
+
+    loads = [f"{name} {grp['load']['load1_before']:.2f}/{grp['foreign_cores']:.2f}"
+             for name, grp in g.items() if not grp.get("carried_from")]
+    old = sorted({grp["carried_from"] for grp in g.values() if grp.get("carried_from")})
+    head = [
+        f"Measured {results['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; "
+        f"Python {m['python']}, TensorFlow {m.get('tensorflow-cpu') or m.get('tensorflow')}, "
+        f"Keras {m.get('keras')}, Streamlit {m.get('streamlit')}, {m.get('chromium') or 'Chromium ?'}"
+        + (" — **quick run**" if results["quick"] else "") + ".",
+        "",
+        "Load (1-min load average before / cores other processes used during, per group): "
+        + "; ".join(loads) + "."
+        + (" **Taken under load** — timings are pessimistic." if results["under_load"] else " Quiet machine."),
+        "",
+        "| # | Benchmark | Measured (median) | Target | Result |",
+        "|---|---|---|---|---|",
+    ]
+    foot = ["", f"† not re-run this time: numbers from the run of {', '.join(old)}."] if old else []
+    return "\n".join(head + rows + foot) + "\n"
+
+
+def _previous(path: str) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def median_or_none(values):
+    return common.median(values)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats and steps: a smoke run")
+    p.add_argument("--only", help=f"comma-separated groups: {', '.join(GROUPS)} (or 1..6)")
+    p.add_argument("--max-busy", type=float, default=0.3,
+                   help="wait before each group until other processes use fewer cores than this")
+    p.add_argument("--wait-idle", type=float, default=60.0, help="longest wait for that, seconds per group")
+    p.add_argument("--out", default=str(common.RESULTS / "latest.json"))
+    args = p.parse_args(argv)
+
+    chosen = list(GROUPS)
+    if args.only:
+        wanted = set()
+        for name in args.only.split(","):
+            name = ALIASES.get(name.strip(), name.strip())
+            if name not in GROUPS:
+                p.error(f"unknown benchmark {name!r}; choose from {', '.join(GROUPS)}")
+            wanted.add(name)
+        chosen = [g for g in GROUPS if g in wanted]
+    params = QUICK if args.quick else FULL
+    common.data_path()  # fail early, and never download
+
+    results = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "quick": args.quick,
+               "params": params, "machine": common.machine(), "groups": {}}
+    log(f"benchmarks: {', '.join(chosen)} ({'quick' if args.quick else 'full'}) on {results['machine']['cpu']}")
+    t_suite = time.monotonic()
+    failed = []
+    for name in chosen:
+        load = wait_quiet(args.max_busy, args.wait_idle)
+        log(f"[{name}] load {load['load1_before']:.2f}, other processes {load['busy_cores_before']:.2f} cores")
+        try:
+            with Foreign() as foreign:
+                result = RUNNERS[name](params)
+            results["groups"][name] = {"result": result, "load": load, "foreign_cores": round(foreign.cores, 2),
+                                       "seconds": round(foreign.wall, 1)}
+            log(f"[{name}] done in {foreign.wall:.0f} s (other processes used {foreign.cores:.2f} cores meanwhile)")
+        except Exception as e:  # one broken group must not lose the others' numbers
+            log(f"[{name}] FAILED: {type(e).__name__}: {e}")
+            results["groups"][name] = {"error": f"{type(e).__name__}: {e}", "load": load}
+            failed.append(name)
+    ok = {k: v for k, v in results["groups"].items() if "result" in v}
+    # Groups not run this time keep their last numbers (marked), so --only refreshes part of the table.
+    previous = _previous(args.out)
+    for name in GROUPS:
+        old = previous.get("groups", {}).get(name)
+        if name not in ok and old and "result" in old:
+            ok[name] = {**old, "carried_from": old.get("carried_from") or previous.get("date")}
+    results["groups"] = {name: ok[name] for name in GROUPS if name in ok}
+    results["failed"] = failed
+    results["derived"] = derive(results)
+    results["under_load"] = any(v["load"]["load1_before"] > 0.5 or v["foreign_cores"] > 0.3
+                                for v in ok.values() if not v.get("carried_from"))
+    results["suite_seconds"] = round(time.monotonic() - t_suite, 1)
+
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=2)
+    log(f"results: {args.out} ({results['suite_seconds']:.0f} s)")
+    print(markdown(results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
