@@ -75,7 +75,8 @@ class Snapshot:
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, copy=True)
+    """A read-only view; the arrays handed to it are never written again by their owner."""
+    a = a.view()
     a.flags.writeable = False
     return a
 
@@ -401,10 +402,17 @@ class Trainer:
         return Snapshot(
             run_id=self.run_id, config=config,
             status=status, message=message, step=history.n, elapsed=elapsed, steps_per_sec=sps,
-            history=history.view(), originals=_readonly(self.dataset.x_test[:N_DIGITS]),
+            history=history.view(), originals=self._originals(),
             reconstructions=_readonly(recon), recon_step=recon_step, test_loss=test_loss,
             data_source=self.dataset.source, version=next(self._version), health=health,
             first_layer=None if first_layer is None else _readonly(first_layer))
+
+    def _originals(self) -> np.ndarray:
+        """The fixed test digits, copied once per data set (not at every publication)."""
+        if getattr(self, "_originals_of", None) is not self.dataset:
+            self._originals_copy = _readonly(np.array(self.dataset.x_test[:N_DIGITS], copy=True))
+            self._originals_of = self.dataset
+        return self._originals_copy
 
     def _publish_now(self, status: str, message: str) -> None:
         with self._cond:
