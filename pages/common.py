@@ -16,7 +16,6 @@ from ae_core.config import Config, ConfigError
 
 LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0,
               2.0, 5.0, 10.0]
-PROBE_LABEL = "a fixed batch of 512 test digits"
 BATCH_OPTIONS = [16, 32, 64, 128, 256, 512, 1024, 2048]
 WIDTH_RANGE = (8, 1024, 8)
 LATENT_RANGE = (1, 256)

@@ -295,6 +295,7 @@ def inside_view(run_id: str) -> None:
     """First-layer filters and layer health, refreshed every 2 s (they change slowly)."""
     from ae_core import viz_network
     from ae_core.health import reading
+    from ae_core.trainer import PROBE_SIZE
 
     trainer = common.registry().get(run_id)
     snap = trainer.snapshot() if trainer is not None else None
@@ -316,7 +317,7 @@ def inside_view(run_id: str) -> None:
         st.plotly_chart(viz_network.health_figure(snap.health, layer=names.index(pick)), key="health_chart",
                         config={"displayModeBar": False})
         st.markdown(f"**{reading(list(snap.health))}**")
-        st.caption(f"Measured on {common.PROBE_LABEL} at step {snap.recon_step:,}.")
+        st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {snap.recon_step:,}.")
 
 
 live_view(run_id)
