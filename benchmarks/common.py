@@ -28,23 +28,6 @@ def median(values) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
-def load1() -> float:
-    return os.getloadavg()[0]
-
-
-def wait_for_quiet(max_load: float, max_wait_s: float, log=print) -> dict:
-    """Wait (up to ``max_wait_s``) until the 1-minute load average is below ``max_load``."""
-    t0 = time.monotonic()
-    announced = False
-    while load1() >= max_load and time.monotonic() - t0 < max_wait_s:
-        if not announced:
-            log(f"  waiting up to {max_wait_s:.0f} s for the 1-min load average ({load1():.2f}) to fall below {max_load}")
-            announced = True
-        time.sleep(5)
-    return {"load1": round(load1(), 2), "waited_s": round(time.monotonic() - t0, 1),
-            "quiet": load1() < max_load}
-
-
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

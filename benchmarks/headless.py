@@ -34,14 +34,14 @@ class Run:
     The Trainer runs with the same settings as the Train page (eval every 1 s, chunks of ~0.1 s), so
     the time it spends evaluating the test set and publishing snapshots is part of the wall clock."""
 
-    def __init__(self, preset: str):
+    def __init__(self, preset: str, **trainer_kwargs):
         from ae_core.config import preset as get_preset
         from ae_core.trainer import Trainer
 
         dataset = _dataset()
         config = get_preset(preset).replace(steps=1_000_000)  # never reach the budget while measuring
         t0 = time.perf_counter()
-        self.trainer = Trainer(config, dataset)
+        self.trainer = Trainer(config, dataset, **trainer_kwargs)
         self.trainer.wait_ready()
         self.ready_s = time.perf_counter() - t0
         self.preset = preset
@@ -93,6 +93,7 @@ class Run:
             "steps_per_chunk": median(r["steps_per_chunk"] for r in rows),
             "evaluations_per_window": median(r["evaluations"] for r in rows),
             "ready_s": self.ready_s,
+            "eval_every_s": self.trainer.eval_every_s, "chunk_seconds": self.trainer.chunk_seconds,
             "windows": rows,
             "loss": last.loss, "test_mse": last.test_loss, "step": last.step, "status": last.status,
         }
@@ -101,9 +102,9 @@ class Run:
         self.trainer.stop()
 
 
-def throughput(preset: str, windows: int, window_s: float, settle_s: float) -> dict:
+def throughput(preset: str, windows: int, window_s: float, settle_s: float, **trainer_kwargs) -> dict:
     """ms/step over consecutive windows of one uninterrupted run."""
-    run = Run(preset)
+    run = Run(preset, **trainer_kwargs)
     try:
         run.trainer.start()
         run.run_for(settle_s)  # the first chunks are small; let the chunk size settle
@@ -187,6 +188,8 @@ def main(argv=None) -> int:
     t.add_argument("--windows", type=int, default=5)
     t.add_argument("--window-s", type=float, default=4.0)
     t.add_argument("--settle-s", type=float, default=2.0)
+    t.add_argument("--eval-every", type=float, help="Trainer(eval_every_s=...) (default: the Trainer's)")
+    t.add_argument("--chunk-seconds", type=float, help="Trainer(chunk_seconds=...) (default: the Trainer's)")
     v = sub.add_parser("serve", help="answer measure/finish lines on stdin (for run.py)")
     v.add_argument("--preset", default="seed")
     v.add_argument("--window-s", type=float, default=4.0)
@@ -202,7 +205,9 @@ def main(argv=None) -> int:
         serve(args.preset, args.window_s, args.settle_s)
         return 0
     if args.what == "throughput":
-        out = throughput(args.preset, args.windows, args.window_s, args.settle_s)
+        extra = {k: v for k, v in (("eval_every_s", args.eval_every), ("chunk_seconds", args.chunk_seconds))
+                 if v is not None}
+        out = throughput(args.preset, args.windows, args.window_s, args.settle_s, **extra)
     else:
         out = converge(args.preset, args.repeats, args.target, args.eval_every, args.timeout)
     print(json.dumps(out), flush=True)

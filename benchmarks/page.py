@@ -139,11 +139,11 @@ class MemorySampler(threading.Thread):
 class Server:
     """`streamlit run app.py` on a free port, as tests/e2e/server.py starts it, with its launch time."""
 
-    def __init__(self, runs_dir: Path):
+    def __init__(self, runs_dir: Path, extra_env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = dict(os.environ, AE_MNIST_PATH=str(data_path()), AE_RUNS_DIR=str(runs_dir), AE_MAX_RUNS="2",
-                   TF_CPP_MIN_LOG_LEVEL="3")
+                   TF_CPP_MIN_LOG_LEVEL="3", **(extra_env or {}))
         self.log_path = Path(runs_dir) / "server.log"
         self.log = open(self.log_path, "w")
         self.launched = time.time()
@@ -284,14 +284,32 @@ class CpuShare:
                 pass
         return total
 
+    def _threads(self) -> dict:
+        import psutil
+
+        try:
+            return {t.id: t.user_time + t.system_time for t in self.server.threads()}
+        except psutil.Error:
+            return {}
+
     def __enter__(self):
         self.t0, self.s0, self.b0 = time.monotonic(), _tree_cpu(self.server), self._browser()
+        self.th0 = self._threads()
         return self
 
     def __exit__(self, *exc):
         wall = time.monotonic() - self.t0
+        th1 = self._threads()
         self.server_cores = (_tree_cpu(self.server) - self.s0) / wall
         self.browser_cores = (self._browser() - self.b0) / wall
+        # Split the server's CPU: threads that lived through the window other than the main one are
+        # the trainer's (its Python thread and TensorFlow's pools); the main thread (Tornado: the
+        # websocket) and threads that came and went (Streamlit runs each rerun in a new thread) are
+        # the page's work.
+        main = self.server.pid
+        lasting = sum(th1[t] - self.th0[t] for t in th1 if t in self.th0 and t != main)
+        self.trainer_cores = lasting / wall
+        self.streamlit_cores = self.server_cores - self.trainer_cores
         return False
 
 
@@ -376,8 +394,10 @@ def session_seed(browser, server: Server, *, settle_s: float, window_s: float) -
         t1 = time.time() * 1000
         changes = step_changes(page.log(), t0, t1)
         out["page_steps_per_s"] = rate_from_changes(changes)
-        # Where the 2 cores went meanwhile (the server's share includes the trainer).
+        # Where the 2 cores went meanwhile.
         out["server_cores"] = cpu.server_cores
+        out["trainer_cores"] = cpu.trainer_cores
+        out["streamlit_cores"] = cpu.streamlit_cores
         out["browser_cores"] = cpu.browser_cores
         out["window_s"] = (changes[-1][0] - changes[0][0]) / 1000 if len(changes) > 1 else None
         out["steps_in_window"] = changes[-1][1] - changes[0][1] if len(changes) > 1 else None
@@ -394,6 +414,7 @@ def session_seed(browser, server: Server, *, settle_s: float, window_s: float) -
         back = page.first(lambda s: s.get("step") is not None, 0)
         out["closed_steps_per_s"] = (back["step"] - last_step) / ((back["t"] - last_t) / 1000)
         out["closed_server_cores"] = cpu.server_cores
+        out["closed_trainer_cores"] = cpu.trainer_cores
         out["share_of_closed"] = out["page_steps_per_s"] / out["closed_steps_per_s"]
         page.wait(lambda s: s.get("pause"), 30, "an enabled Pause button")
         page.click("Pause")
@@ -404,9 +425,9 @@ def session_seed(browser, server: Server, *, settle_s: float, window_s: float) -
 
 
 def launch(browser, *, refresh_s: float, pauses: int, seed_settle_s: float, seed_window_s: float,
-           log=print) -> dict:
+           server_env: dict | None = None, log=print) -> dict:
     with tempfile.TemporaryDirectory(prefix="ae-bench-runs-") as runs_dir:
-        server = Server(Path(runs_dir))
+        server = Server(Path(runs_dir), server_env)
         try:
             healthy = server.wait_healthy()
             a = session_default(browser, server, healthy, refresh_s=refresh_s, pauses=pauses)
@@ -414,16 +435,16 @@ def launch(browser, *, refresh_s: float, pauses: int, seed_settle_s: float, seed
                 f"start→step {a['start_to_first_step_s']:.2f} s, refresh {a['refresh_hz']:.2f} Hz, "
                 f"pause {a['pause_latency_s']:.2f} s")
             b = session_seed(browser, server, settle_s=seed_settle_s, window_s=seed_window_s)
-            log(f"    seed on the page: {b['page_steps_per_s']:.1f} steps/s (server {b['server_cores']:.2f} cores, "
-                f"browser {b['browser_cores']:.2f} cores); page closed: {b['closed_steps_per_s']:.1f} steps/s "
-                f"(server {b['closed_server_cores']:.2f} cores)")
+            log(f"    seed, page open: {b['page_steps_per_s']:.1f} steps/s, cores: trainer {b['trainer_cores']:.2f}, "
+                f"streamlit {b['streamlit_cores']:.2f}, browser {b['browser_cores']:.2f}; page closed: "
+                f"{b['closed_steps_per_s']:.1f} steps/s, trainer {b['closed_trainer_cores']:.2f} cores")
         finally:
             peak = server.close()
         return {**a, "seed": b, "peak_rss_mb": peak / 2**20, "rss_samples": server.memory.samples}
 
 
 def run(launches: int, refresh_s: float, pauses: int, seed_settle_s: float, seed_window_s: float,
-        log=print) -> dict:
+        server_env: dict | None = None, log=print) -> dict:
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
@@ -435,7 +456,7 @@ def run(launches: int, refresh_s: float, pauses: int, seed_settle_s: float, seed
             for i in range(launches):
                 log(f"  launch {i + 1}/{launches}")
                 rows.append(launch(browser, refresh_s=refresh_s, pauses=pauses, seed_settle_s=seed_settle_s,
-                                   seed_window_s=seed_window_s, log=log))
+                                   seed_window_s=seed_window_s, server_env=server_env, log=log))
         finally:
             browser.close()
     return {
@@ -452,6 +473,9 @@ def run(launches: int, refresh_s: float, pauses: int, seed_settle_s: float, seed
         "seed_share_of_closed": median(r["seed"]["share_of_closed"] for r in rows),
         "seed_closed_server_cores": median(r["seed"]["closed_server_cores"] for r in rows),
         "seed_server_cores": median(r["seed"]["server_cores"] for r in rows),
+        "seed_trainer_cores": median(r["seed"]["trainer_cores"] for r in rows),
+        "seed_streamlit_cores": median(r["seed"]["streamlit_cores"] for r in rows),
+        "seed_closed_trainer_cores": median(r["seed"]["closed_trainer_cores"] for r in rows),
         "seed_browser_cores": median(r["seed"]["browser_cores"] for r in rows),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
         "peak_rss_mb_median": median(r["peak_rss_mb"] for r in rows),
@@ -465,10 +489,14 @@ def main(argv=None) -> int:
     p.add_argument("--refresh-s", type=float, default=10.0, help="window for the refresh rate")
     p.add_argument("--pauses", type=int, default=3, help="Pause/Resume cycles per launch")
     p.add_argument("--seed-settle-s", type=float, default=3.0)
-    p.add_argument("--seed-window-s", type=float, default=12.0)
+    p.add_argument("--seed-window-s", type=float, default=10.0)
+    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for the server, for experiments (e.g. TF_NUM_INTRAOP_THREADS=1)")
     args = p.parse_args(argv)
+    server_env = dict(item.split("=", 1) for item in args.server_env)
     out = run(args.launches, args.refresh_s, args.pauses, args.seed_settle_s, args.seed_window_s,
-              log=lambda m: print(m, file=sys.stderr, flush=True))
+              server_env=server_env, log=lambda m: print(m, file=sys.stderr, flush=True))
+    out["server_env"] = server_env
     print(json.dumps(out), flush=True)
     return 0
 
