@@ -242,11 +242,18 @@ def _tree_cpu(root) -> float:
     """CPU seconds (user + system) of a process and its live children."""
     import psutil
 
-    total = 0.0
     try:
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
         return 0.0
+    return _cpu_of(procs)
+
+
+def _cpu_of(procs) -> float:
+    """User + system CPU seconds of these processes (ones that ended meanwhile count as 0)."""
+    import psutil
+
+    total = 0.0
     for p in procs:
         try:
             t = p.cpu_times()
@@ -270,19 +277,12 @@ class CpuShare:
         # This process's descendants minus the server's tree: playwright's driver and Chromium.
         import psutil
 
-        total = 0.0
         try:
             server_tree = {self.server.pid, *(c.pid for c in self.server.children(recursive=True))}
             procs = [c for c in self.me.children(recursive=True) if c.pid not in server_tree]
         except psutil.Error:
             return 0.0
-        for p in procs:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-        return total
+        return _cpu_of(procs)
 
     def _threads(self) -> dict:
         import psutil

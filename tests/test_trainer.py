@@ -315,13 +315,7 @@ def test_divergence_on_a_chunk_boundary_keeps_usable_weights(make_trainer, small
     assert np.isfinite(_mse_of(t.weights(), BOUNDARY, small_mnist.x_train[:500])), \
         f"the weights kept at step {s.step} give an infinite loss, so no learning rate can resume the run"
     # A lower learning rate must let the run go on from the kept weights.
-    t.set_learning_rate(1e-5)
-    v = t.snapshot().version
-    t.step(1)
-    t.wait(lambda s, v=v: s.version > v and s.status in ("paused", "diverged"), TIMEOUT)
-    time.sleep(0.3)
-    after = t.snapshot()
-    assert after.status == "paused" and after.step == s.step + 1, after.message
+    _one_more_step_goes_through(t, s, 1e-5)
 
 
 def test_divergence_while_running_in_one_step_chunks_keeps_usable_weights(make_trainer, small_mnist):
@@ -337,7 +331,12 @@ def test_divergence_while_running_in_one_step_chunks_keeps_usable_weights(make_t
     assert np.isfinite(s.history.loss).all()
     assert np.isfinite(_mse_of(t.weights(), UNSTABLE, small_mnist.x_train[:500])), \
         f"the weights kept at step {s.step} give an infinite loss ({s.message})"
-    t.set_learning_rate(0.01)
+    _one_more_step_goes_through(t, s, 0.01)
+
+
+def _one_more_step_goes_through(t, s, learning_rate):
+    """From the kept weights, a lower learning rate lets the run take one more step."""
+    t.set_learning_rate(learning_rate)
     v = t.snapshot().version
     t.step(1)
     t.wait(lambda s, v=v: s.version > v and s.status in ("paused", "diverged"), TIMEOUT)
