@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import itertools
 import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 class _Engine:
     """The TensorFlow side of one run: network, optimizer, in-graph sampler, compiled chunk."""
 
-    def __init__(self, cfg: Config, data: "Dataset", n_digits: int, weights=None):
+    def __init__(self, cfg: Config, data: "Dataset", n_digits: int, weights=None, strategy=None):
         import tensorflow as tf
 
         from . import model as model_lib
@@ -93,14 +94,24 @@ class _Engine:
         tf.get_logger().setLevel("ERROR")  # one tf.function per run and batch size is by design, not a leak
         self.tf = tf
         self.cfg = cfg
-        self.nets = model_lib.build(cfg)
-        self.model = self.nets.autoencoder
-        self.optimizer = make_optimizer(cfg)
-        self.optimizer.build(self.model.trainable_variables)
-        if callable(weights):
-            weights = weights()  # e.g. reading a saved model.keras: done here, off the page's thread
-        if weights is not None:
-            self.model.set_weights(weights)
+        # Under a tf.distribute strategy (MirroredStrategy over a machine's GPUs) the network, the
+        # optimizer and the weight backups are mirrored on every replica and each step's batch is
+        # split between them; the sampler's state stays on the host, outside the strategy.
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.distributed = tf.distribute.has_strategy() or strategy is not None
+        with self.strategy.scope():
+            self.nets = model_lib.build(cfg)
+            self.model = self.nets.autoencoder
+            self.optimizer = make_optimizer(cfg)
+            self.optimizer.build(self.model.trainable_variables)
+            if callable(weights):
+                weights = weights()  # e.g. reading a saved model.keras: done here, off the page's thread
+            if weights is not None:
+                self.model.set_weights(weights)
+            # Weights and optimizer state as they were before the current chunk: restored if it diverges.
+            self.state = list(self.model.trainable_variables) + list(self.optimizer.variables)
+            self.backup = [tf.Variable(v, trainable=False) for v in self.state]
         self.loss_fn = model_lib.reconstruction_loss(cfg)
 
         self.x_train = _as_tensor(data.x_train)
@@ -112,11 +123,9 @@ class _Engine:
         self.noise = tf.Variable(float(cfg.noise), trainable=False, dtype=tf.float32)
         self.perm = tf.Variable(tf.range(self.n_train, dtype=tf.int32), trainable=False)
         self.cursor = tf.Variable(self.n_train, trainable=False, dtype=tf.int32)  # forces a shuffle first
-        # Weights and optimizer state as they were before the current chunk: restored if it diverges.
-        self.state = list(self.model.trainable_variables) + list(self.optimizer.variables)
-        self.backup = [tf.Variable(v, trainable=False) for v in self.state]
         self._chunks: dict[int, Callable] = {}
-        self._evaluate = tf.function(self._evaluate_graph, jit_compile=True)
+        # XLA compiles single-device graphs; under a strategy the replicas' kernels run uncompiled.
+        self._evaluate = tf.function(self._evaluate_graph, jit_compile=not self.distributed)
         self.dense = [layer for net in (self.nets.encoder, self.nets.decoder) for layer in net.layers
                       if hasattr(layer, "kernel")]
         self._health = tf.function(self._health_graph)
@@ -141,6 +150,11 @@ class _Engine:
         tf = self.tf
         return tf.clip_by_value(clean + self.noise * self.rng.normal(tf.shape(clean)), 0.0, 1.0)
 
+    def _batch(self, batch_size: int):
+        clean = self.tf.gather(self.x_train, self._indices(batch_size))
+        noisy = self.tf.cond(self.noise > 0.0, lambda: self._corrupt(clean), lambda: clean)
+        return clean, noisy
+
     def _chunk_graph(self, n_steps, batch_size: int):
         tf = self.tf
         for b, v in zip(self.backup, self.state):
@@ -149,8 +163,14 @@ class _Engine:
         # A plain while loop, not tf.range(n): a range tensor's shape would make XLA recompile per n.
         i = tf.constant(0, tf.int32)
         while i < n_steps:
-            clean = tf.gather(self.x_train, self._indices(batch_size))
-            noisy = tf.cond(self.noise > 0.0, lambda: self._corrupt(clean), lambda: clean)
+            if self.distributed:
+                loss = self._distributed_step(*self._batch(batch_size))
+                losses = losses.write(i, loss)
+                i += 1
+                if not tf.math.is_finite(loss):
+                    break  # the update is already applied on the replicas: the chunk's backup is restored
+                continue
+            clean, noisy = self._batch(batch_size)
             with tf.GradientTape() as tape:
                 loss = self.loss_fn(clean, self.model(noisy, training=True))
             grads = tape.gradient(loss, self.model.trainable_variables)
@@ -163,6 +183,26 @@ class _Engine:
         # after the backup had already taken the broken weights.
         after = self.loss_fn(self.probe, self.model(self.probe, training=False))
         return losses.stack(), i, after
+
+    def _distributed_step(self, clean, noisy):
+        """One step under the strategy: each replica takes its slice of the batch, computes the loss
+        of its slice divided by the number of replicas, and the optimizer sums the replicas'
+        gradients (Keras all-reduces them), which gives the gradient of the whole batch's mean."""
+        tf = self.tf
+        share = tf.shape(clean)[0] // self.replicas
+
+        def replica_step(clean, noisy):
+            rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+            part = slice(rid * share, (rid + 1) * share)
+            with tf.GradientTape() as tape:
+                loss = self.loss_fn(clean[part], self.model(noisy[part], training=True))
+                scaled = loss / self.replicas
+            grads = tape.gradient(scaled, self.model.trainable_variables)
+            self.optimizer.apply(grads, self.model.trainable_variables)
+            return scaled
+
+        per_replica = self.strategy.run(replica_step, args=(clean, noisy))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     def _evaluate_graph(self):
         tf = self.tf
@@ -188,10 +228,11 @@ class _Engine:
         the loss of the weights the chunk ends with, on the probe batch."""
         tf = self.tf
         batch_size = min(batch_size, self.n_train)
+        batch_size = max(self.replicas, batch_size - batch_size % self.replicas)  # an equal slice per replica
         fn = self._chunks.get(batch_size)
         if fn is None:
             # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
-            fn = tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=True)
+            fn = tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=not self.distributed)
             self._chunks[batch_size] = fn
         losses, done, after = fn(tf.constant(n_steps, tf.int32))
         return losses.numpy()[: int(done)], float(after)
@@ -232,6 +273,36 @@ class _Engine:
         self.noise.assign(noise)
 
 
+def _active_strategy():
+    """The strategy of an active ``with strategy.scope():`` in this thread, or None. TensorFlow is
+    not imported for this: if nothing imported it yet, no scope can be active."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not tf.distribute.has_strategy():
+        return None
+    return tf.distribute.get_strategy()
+
+
+_ENV_STRATEGY: list = []
+
+
+def strategy_from_env():
+    """``AE_DISTRIBUTE=mirrored``: one MirroredStrategy over every GPU of the machine (over the CPU
+    when there is none), made once per process and shared by its runs. Unset or ``none``: None."""
+    import os
+
+    name = os.environ.get("AE_DISTRIBUTE", "none").strip().lower()
+    if name in ("", "none", "off", "0"):
+        return None
+    if name != "mirrored":
+        raise ConfigError(f"AE_DISTRIBUTE must be 'mirrored' or 'none', not {name!r}.")
+    with _TENSORS_LOCK:
+        if not _ENV_STRATEGY:
+            import tensorflow as tf
+
+            _ENV_STRATEGY.append(tf.distribute.MirroredStrategy())
+        return _ENV_STRATEGY[0]
+
+
 _TENSORS: dict[int, tuple] = {}
 _TENSORS_LOCK = threading.Lock()
 
@@ -258,8 +329,11 @@ class Trainer:
     def __init__(self, config: Config, dataset: "Dataset", *, run_id: str | None = None,
                  eval_every_s: float = 2.0, chunk_seconds: float = 0.1,
                  history: History | None = None, weights=None, on_checkpoint: Callable | None = None,
-                 checkpoint_every_s: float = 10.0):
+                 checkpoint_every_s: float = 10.0, strategy=None):
         self.run_id = run_id or new_run_id()
+        # The tf.distribute strategy to train under: the one given, else the one whose scope is
+        # active where the Trainer is made (scopes belong to a thread; training runs in another).
+        self.strategy = strategy if strategy is not None else _active_strategy()
         self.dataset = dataset
         self.eval_every_s = eval_every_s
         self.chunk_seconds = chunk_seconds
@@ -486,7 +560,8 @@ class _Loop:
 
     def run(self) -> None:
         t = self.t
-        self.engine = _Engine(self.applied, t.dataset, N_DIGITS, weights=t._initial_weights)
+        self.engine = _Engine(self.applied, t.dataset, N_DIGITS, weights=t._initial_weights,
+                              strategy=t.strategy or strategy_from_env())
         self.engine.warm_up(self.applied.batch_size)
         with t._cond:
             if not t._current(self.gen):
