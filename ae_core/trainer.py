@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 MAX_CHUNK = 1000          # steps in one compiled call at most (the loss buffer's size)
 FIRST_CHUNK = 8           # small first chunk: the first step shows at once
 N_DIGITS = 64             # fixed test digits whose reconstructions are published (8×8 at most)
+CHECK_SIZE = 64           # test digits on which each chunk's final weights are checked for a finite loss
 PROBE_SIZE = 512          # fixed test digits on which layer health is measured
 HEALTH_EVERY_S = 2.0      # seconds between layer-health measurements while training (at most once an evaluation)
 
@@ -114,10 +115,13 @@ class _Engine:
             self.backup = [tf.Variable(v, trainable=False) for v in self.state]
         self.loss_fn = model_lib.reconstruction_loss(cfg)
 
-        self.x_train = _as_tensor(data.x_train)
+        # The training set as 8-bit pixels when it is exactly k/255 (MNIST always is): a quarter of
+        # the memory and of the gather's traffic; batches become float32 in the graph.
+        self.x_train, self.train_bytes = _training_tensor(data.x_train)
         self.x_test = _as_tensor(data.x_test)
         self.digits = tf.constant(data.x_test[:n_digits])
         self.probe = tf.constant(data.x_test[:PROBE_SIZE])  # fixed batch for layer health
+        self.check = tf.constant(data.x_test[:CHECK_SIZE])  # the end-of-chunk check that the weights still work
         self.n_train = int(data.x_train.shape[0])
         self.rng = tf.random.Generator.from_seed(cfg.seed)
         self.noise = tf.Variable(float(cfg.noise), trainable=False, dtype=tf.float32)
@@ -152,6 +156,11 @@ class _Engine:
 
     def _batch(self, batch_size: int):
         clean = self.tf.gather(self.x_train, self._indices(batch_size))
+        if self.train_bytes:
+            # XLA turns the division into a multiplication by 1/255: some pixels differ from the
+            # loaded float32 values in the last bit (a 256-entry lookup table would be exact but
+            # costs ~1 ms a step; this is 0.4 ms a step faster than gathering float32 rows).
+            clean = self.tf.cast(clean, self.tf.float32) / 255.0
         noisy = self.tf.cond(self.noise > 0.0, lambda: self._corrupt(clean), lambda: clean)
         return clean, noisy
 
@@ -181,7 +190,7 @@ class _Engine:
             self.optimizer.apply(grads, self.model.trainable_variables)
         # The last update of the chunk is checked too: its loss would only show in the next chunk,
         # after the backup had already taken the broken weights.
-        after = self.loss_fn(self.probe, self.model(self.probe, training=False))
+        after = self.loss_fn(self.check, self.model(self.check, training=False))
         return losses.stack(), i, after
 
     def _distributed_step(self, clean, noisy):
@@ -317,6 +326,32 @@ def _as_tensor(array: np.ndarray):
             hit = (array, tf.constant(array))
             _TENSORS[id(array)] = hit
         return hit[1]
+
+
+def _byte_pixels(array: np.ndarray) -> np.ndarray | None:
+    """``array`` (float32 in [0, 1]) as uint8 0..255 if every value is exactly k/255, else None."""
+    out = np.empty(array.shape, np.uint8)
+    for start in range(0, len(array), 8192):  # in slices: no full-size temporary
+        part = array[start:start + 8192]
+        scaled = np.rint(part * np.float32(255))
+        if not np.array_equal(scaled / np.float32(255), part):
+            return None
+        out[start:start + 8192] = scaled
+    return out
+
+
+def _training_tensor(array: np.ndarray):
+    """(tensor, is_bytes): one tensor per training array, shared by every run on the same data."""
+    import tensorflow as tf
+
+    with _TENSORS_LOCK:
+        key = ("train", id(array))
+        hit = _TENSORS.get(key)
+        if hit is None or hit[0] is not array:
+            as_bytes = _byte_pixels(array)
+            hit = (array, tf.constant(array if as_bytes is None else as_bytes), as_bytes is not None)
+            _TENSORS[key] = hit
+        return hit[1], hit[2]
 
 
 class Trainer:

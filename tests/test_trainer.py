@@ -530,3 +530,33 @@ def test_epoch_sampling_is_as_fast_as_random_sampling(sampled):
     as a compile-time constant through tf.slice, costing seconds per chunk)."""
     epoch, rnd = sampled["epoch"]["ms_per_step"], sampled["random"]["ms_per_step"]
     assert epoch < 10 * rnd + 20, f"epoch sampling {epoch:.1f} ms/step vs random {rnd:.1f} ms/step"
+
+
+def test_byte_pixels_only_for_exact_k_over_255():
+    from ae_core.trainer import _byte_pixels
+
+    k = np.arange(256 * 4, dtype=np.int64).reshape(4, 256) % 256
+    exact = (k.astype(np.float32) / np.float32(255)).repeat(3, axis=1)[:, :784]
+    got = _byte_pixels(exact)
+    assert got is not None and got.dtype == np.uint8
+    assert np.array_equal(got.astype(np.float32) / np.float32(255), exact)
+    off = exact.copy()
+    off[2, 5] = np.float32(0.3333)  # not a multiple of 1/255
+    assert _byte_pixels(off) is None
+
+
+def test_training_on_8bit_pixels_matches_float_pixels(tiny_mnist, monkeypatch):
+    """MNIST is held in the graph as uint8 (a quarter of the memory); the batches it yields train
+    the network as the float32 pixels would (up to the last bit of a pixel)."""
+    cfg = Config(hidden=(64,), latent=16, initializer="glorot_uniform", optimizer="adam", learning_rate=1e-3,
+                 batch_size=100, steps=1000, seed=5)
+    engine = trainer_mod._Engine(cfg, tiny_mnist, N_DIGITS)
+    assert engine.train_bytes and engine.x_train.dtype.name == "uint8"
+    monkeypatch.setattr(trainer_mod, "_byte_pixels", lambda a: None)
+    monkeypatch.setattr(trainer_mod, "_TENSORS", {})
+    plain = trainer_mod._Engine(cfg, tiny_mnist, N_DIGITS)
+    assert not plain.train_bytes and plain.x_train.dtype.name == "float32"
+    a, _ = engine.chunk(30, 100)
+    b, _ = plain.chunk(30, 100)
+    assert len(a) == len(b) == 30 and a[-1] < 0.8 * a[0]
+    np.testing.assert_allclose(a, b, rtol=1e-4)
