@@ -284,11 +284,13 @@ class _Engine:
 
 def _active_strategy():
     """The strategy of an active ``with strategy.scope():`` in this thread, or None. TensorFlow is
-    not imported for this: if nothing imported it yet, no scope can be active."""
-    tf = sys.modules.get("tensorflow")
-    if tf is None or not tf.distribute.has_strategy():
+    not imported for this: if nothing imported it yet, no scope can be active; if another thread is
+    still importing it (the module is only partly there), no scope can be active here either."""
+    distribute = getattr(sys.modules.get("tensorflow"), "distribute", None)
+    try:
+        return distribute.get_strategy() if distribute.has_strategy() else None
+    except AttributeError:  # no TensorFlow yet, or a partly imported one
         return None
-    return tf.distribute.get_strategy()
 
 
 _ENV_STRATEGY: list = []

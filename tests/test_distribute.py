@@ -106,3 +106,18 @@ def test_ae_distribute_env_trains_under_a_mirrored_strategy(mnist_path, tmp_path
     out = _run("env", mnist_path, tmp_path, 60)
     assert out["replicas_in_engine"] == 2 and "Mirrored" in out["variable_type"]
     assert out["status"] == "done" and out["step"] == 60 and np.isfinite(out["test_loss"])
+
+
+def test_no_strategy_is_looked_for_in_a_tensorflow_still_being_imported(monkeypatch):
+    """The page makes Trainers while another thread may still be importing TensorFlow: a partly
+    initialised module (no ``distribute`` yet) means no scope can be active, not an error."""
+    import types
+
+    from ae_core import trainer as trainer_mod
+
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+    assert trainer_mod._active_strategy() is None
+    half = types.ModuleType("tensorflow")
+    half.distribute = types.SimpleNamespace()  # the attribute exists, its functions not yet
+    monkeypatch.setitem(sys.modules, "tensorflow", half)
+    assert trainer_mod._active_strategy() is None
