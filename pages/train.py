@@ -83,6 +83,16 @@ h1 { font-size: 3.4rem !important; }
 .stButton button p, [data-testid="stMarkdownContainer"] p { font-size: 1.35rem; }
 </style>"""
 
+# The live parts rerun every second. Streamlit fades the elements of a rerunning part and slides the
+# progress bar; on a machine without a GPU those animations kept the browser repainting ~80 % of the
+# time, on the cores training needs, and the fade flickers on a projector. The live parts hold still.
+STILL_CSS = """<style>
+.st-key-live_view [data-testid="stElementContainer"], .st-key-inside_view [data-testid="stElementContainer"]
+  { opacity: 1 !important; transition: none !important; }
+[data-testid="stProgressBarTrack"] * { transition: none !important; }
+</style>"""
+st.html(STILL_CSS)
+
 with st.sidebar:
     present = st.toggle("Presentation mode", key="present",
                         help="Large type, the essentials on the page, the four presets one click away, fixed seed.")
@@ -234,6 +244,11 @@ def _controls(trainer, snap):
 
 @st.fragment(run_every=REFRESH_S)
 def live_view(run_id: str) -> None:
+    with st.container(key="live_view"):
+        _live_view(run_id)
+
+
+def _live_view(run_id: str) -> None:
     from ae_core import viz
 
     trainer = common.registry().get(run_id)
@@ -293,6 +308,11 @@ def live_view(run_id: str) -> None:
 @st.fragment(run_every=2.0)
 def inside_view(run_id: str) -> None:
     """First-layer filters and layer health, refreshed every 2 s (they change slowly)."""
+    with st.container(key="inside_view"):
+        _inside_view(run_id)
+
+
+def _inside_view(run_id: str) -> None:
     from ae_core import viz_network
     from ae_core.health import reading
     from ae_core.trainer import PROBE_SIZE
