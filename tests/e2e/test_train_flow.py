@@ -51,6 +51,17 @@ def test_start_pause_resume_live_lr_and_reload(page, server):
     page.get_by_text("Reconstruction", exact=True).wait_for()
     page.get_by_text("Original", exact=True).wait_for()
 
+    # While it refreshes, the live view holds still: no fade, no sliding progress bar. (Without a
+    # GPU the browser repaints on the CPU for every animation frame, and training pays for it.)
+    moving = []
+    for _ in range(20):
+        moving += page.evaluate("""() => document.getAnimations()
+            .filter(a => a.playState === 'running' && a.effect && a.effect.target
+                    && a.effect.target.closest('.st-key-live_view, .st-key-inside_view, [data-testid="stProgress"]'))
+            .map(a => a.effect.target.className)""")
+        time.sleep(0.15)
+    assert not moving, moving
+
     # A learning-rate change mid-run is marked on the curve.
     slider = page.locator('input[type="range"][aria-label="Learning rate"]')
     slider.focus()
