@@ -210,6 +210,17 @@ STATUS_BADGES = {"preparing": ("preparing", "gray", ":material/hourglass_top:"),
                  "stopped": ("stopped", "gray", ":material/stop:")}
 
 
+def hold_still(*container_keys: str) -> None:
+    """Parts of a page that rerun on their own (``st.container(key=...)`` inside a fragment with
+    ``run_every``) hold still while they rerun. Streamlit fades a rerunning part's elements and slides
+    progress bars; without a GPU the browser repaints every animation frame on the CPU that training
+    needs (the Train page's live view kept it repainting ~80 % of the time), and the fade flickers on
+    a projector."""
+    scoped = ", ".join(f'.st-key-{key} [data-testid="stElementContainer"]' for key in container_keys)
+    st.html(f"<style>{scoped} {{ opacity: 1 !important; transition: none !important; }}"
+            f'[data-testid="stProgressBarTrack"] * {{ transition: none !important; }}</style>')
+
+
 def status_badge(status: str) -> None:
     label, colour, icon = STATUS_BADGES.get(status, (status, "gray", None))
     st.badge(label, color=colour, icon=icon)

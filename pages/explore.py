@@ -284,6 +284,11 @@ def _denoising_section(src: Source) -> None:
 
 
 def explore(run_id: str, waiting: bool = False) -> None:
+    with st.container(key="explore_view"):
+        _explore(run_id, waiting)
+
+
+def _explore(run_id: str, waiting: bool = False) -> None:
     src = _source(run_id)
     if src is None:
         return
@@ -320,6 +325,7 @@ if st.query_params.get("run") != run_id:
     st.query_params["run"] = run_id  # a reload or a shared link comes back to this run
 st.page_link("pages/train.py", label="Back to training this run", icon=":material/model_training:", query_params={"run": run_id})
 
+common.hold_still("explore_view")
 # A live run refreshes on its own; a saved run only while its digits are still loading.
 waiting = not live and common.current_dataset() is None
 st.fragment(explore, run_every=REFRESH_S if live else 1.0 if waiting else None)(run_id, waiting)

@@ -83,15 +83,7 @@ h1 { font-size: 3.4rem !important; }
 .stButton button p, [data-testid="stMarkdownContainer"] p { font-size: 1.35rem; }
 </style>"""
 
-# The live parts rerun every second. Streamlit fades the elements of a rerunning part and slides the
-# progress bar; on a machine without a GPU those animations kept the browser repainting ~80 % of the
-# time, on the cores training needs, and the fade flickers on a projector. The live parts hold still.
-STILL_CSS = """<style>
-.st-key-live_view [data-testid="stElementContainer"], .st-key-inside_view [data-testid="stElementContainer"]
-  { opacity: 1 !important; transition: none !important; }
-[data-testid="stProgressBarTrack"] * { transition: none !important; }
-</style>"""
-st.html(STILL_CSS)
+common.hold_still("live_view", "inside_view")
 
 with st.sidebar:
     present = st.toggle("Presentation mode", key="present",

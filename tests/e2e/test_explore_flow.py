@@ -3,7 +3,7 @@ import os
 import re
 
 
-from tests.e2e.test_train_flow import button, step_of, wait_until
+from tests.e2e.test_train_flow import animations_in, button, step_of, wait_until
 
 SHOT = os.environ.get("AE_SCREENSHOT_EXPLORE")  # where to save a screenshot of the page (e.g. docs/explore.png)
 VIEWPORT_HEIGHT = 2200
@@ -58,6 +58,7 @@ def test_explore_a_short_fast_run_live_then_paused(page, server):
     assert [t.text_content() for t in latent_map.locator(".legend .legendtext").all()] == [str(d) for d in range(10)]
     chart(page, "Reconstruction error per digit").wait_for(timeout=30_000)
     assert "running" in map_caption(page)
+    assert not animations_in(page, ".st-key-explore_view", samples=30)  # refreshes without fading
     first = map_caption(page)
     wait_until(lambda: map_caption(page) != first, 45, "the live map to refresh by itself")
     page.get_by_text(re.compile(r"^10 decoded codes from #0 \(a 7\) to #1 \(a 2\)$")).wait_for(timeout=30_000)

@@ -31,6 +31,18 @@ def wait_until(predicate, timeout=60.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def animations_in(page, selector: str, samples: int = 20) -> list[str]:
+    """Classes of elements within ``selector`` found animating, sampled over ~3 s."""
+    moving = []
+    for _ in range(samples):
+        moving += page.evaluate("""(selector) => document.getAnimations()
+            .filter(a => a.playState === 'running' && a.effect && a.effect.target
+                    && a.effect.target.closest(selector))
+            .map(a => String(a.effect.target.className))""", selector)
+        time.sleep(0.15)
+    return moving
+
+
 def button(page, label):
     return page.get_by_role("button", name=label, exact=True)
 
@@ -53,13 +65,7 @@ def test_start_pause_resume_live_lr_and_reload(page, server):
 
     # While it refreshes, the live view holds still: no fade, no sliding progress bar. (Without a
     # GPU the browser repaints on the CPU for every animation frame, and training pays for it.)
-    moving = []
-    for _ in range(20):
-        moving += page.evaluate("""() => document.getAnimations()
-            .filter(a => a.playState === 'running' && a.effect && a.effect.target
-                    && a.effect.target.closest('.st-key-live_view, .st-key-inside_view, [data-testid="stProgress"]'))
-            .map(a => a.effect.target.className)""")
-        time.sleep(0.15)
+    moving = animations_in(page, ".st-key-live_view, .st-key-inside_view")
     assert not moving, moving
 
     # A learning-rate change mid-run is marked on the curve.
