@@ -6,7 +6,7 @@
 Measures, on one ``_Engine`` built the way the Trainer builds it:
 
 * the compiled chunk at several chunk sizes (ms/step and the fixed cost per chunk: weight backup,
-  end-of-chunk check on the probe batch, dispatch, loss read-back), and those parts alone;
+  end-of-chunk check of the weights, dispatch, loss read-back), and those parts alone;
 * the same chunk graph without XLA (``jit_compile=False``) and a single step per call (XLA and not);
 * one held-out evaluation (the Trainer runs it every ``eval_every_s``: 1 s on the page);
 * publishing a snapshot (history view and copies), per chunk.
@@ -116,13 +116,13 @@ def profile(preset: str, steps: int, repeats: int) -> dict:
     out["step_gflop"] = 3 * 2 * macs / 1e9  # forward + ~2x for backward
     out["gflops_at_xla_step"] = out["step_gflop"] / (out["xla_step_ms"] / 1000)
 
-    # 6b. The end-of-chunk check of the weights on the probe batch (if the engine has one).
-    probe = getattr(engine, "probe", None)
+    # 6b. The end-of-chunk check of the weights on its small batch of test digits.
+    probe = getattr(engine, "check", None)
     if probe is not None:
         check = tf.function(lambda: loss_fn(probe, model(probe, training=False)), jit_compile=True)
         check()
-        out["probe_check_ms"] = 1000 * _time(lambda: [check() for _ in range(20)], repeats) / 20
-        out["probe_size"] = int(probe.shape[0])
+        out["check_ms"] = 1000 * _time(lambda: [check() for _ in range(20)], repeats) / 20
+        out["check_size"] = int(probe.shape[0])
 
     # 7. Held-out evaluation (10 000 test digits) and the per-chunk publishing work.
     engine.evaluate()
