@@ -1,7 +1,9 @@
 """On-disk run store: one folder a run under ``AE_RUNS_DIR`` (default ``./runs``).
 
 Each run folder holds ``config.json`` (the Config plus a few facts about the run), ``history.csv``
-(one row a step), ``events.json`` (hyperparameter changes) and ``model.keras``. Every file is
+(one row a step), ``events.json`` (hyperparameter changes) and ``model.keras``, plus
+``optimizer.npz`` (the optimizer's moments and step count, so a continued run picks up exactly
+where it stopped) when the trainer gave it. Every file is
 written to a temporary name in the same folder and then renamed over the old one, so a crash in
 the middle of a save leaves the previous complete file, never half of a new one.
 """
@@ -12,6 +14,7 @@ import os
 import re
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from .config import DEFAULT_PRESET, FIELDS, PRESETS, Config, ConfigError, format
 from .history import smooth, to_frame
 
 FILES = ("config.json", "history.csv", "events.json", "model.keras")
+OPTIMIZER_FILE = "optimizer.npz"
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
@@ -65,8 +69,9 @@ def _write_text(path: Path, text: str) -> None:
     _atomic_write(path, write)
 
 
-def save(snapshot, nets=None, root: Path | None = None, name: str | None = None) -> Path:
-    """Save a trainer's snapshot (and its Keras model if given) as a run folder."""
+def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
+         optimizer_state: list | None = None) -> Path:
+    """Save a trainer's snapshot (and its Keras model and optimizer state, if given) as a run folder."""
     folder = run_path(snapshot.run_id, root)
     folder.mkdir(parents=True, exist_ok=True)
     old = _read_meta(folder)
@@ -77,6 +82,9 @@ def save(snapshot, nets=None, root: Path | None = None, name: str | None = None)
     # The model first: config.json is written last, so a run with a config.json is complete.
     if nets is not None:
         _atomic_write(folder / "model.keras", lambda tmp: nets.autoencoder.save(tmp))
+    if optimizer_state is not None:
+        arrays = {f"v{i:03d}": np.asarray(a) for i, a in enumerate(optimizer_state)}
+        _atomic_write(folder / OPTIMIZER_FILE, lambda tmp: np.savez(tmp, **arrays))
     _write_text(folder / "history.csv", to_frame(snapshot.history).to_csv(index=False))
     _write_text(folder / "events.json", json.dumps(list(snapshot.history.events), default=_jsonable, indent=1))
     _write_text(folder / "config.json", json.dumps({"config": snapshot.config.to_dict(), "run": meta}, indent=1,
@@ -157,13 +165,31 @@ def list_runs(root: Path | None = None) -> list[SavedRun]:
 
 
 def resume_kwargs(run: SavedRun) -> dict:
-    """Trainer keyword arguments that continue a saved run: its history, and its weights read
-    from model.keras in the trainer's own thread (the optimizer's state starts afresh)."""
+    """Trainer keyword arguments that continue a saved run: its history, its weights read from
+    model.keras and its optimizer state from optimizer.npz, both in the trainer's own thread. (A run
+    saved without optimizer.npz, or with one that does not fit, continues with a fresh optimizer.)"""
     from .history import History
 
     model_path = run.model_path
     weights = (lambda: load_keras_model(model_path).get_weights()) if model_path else None
-    return dict(history=History.from_frames(run.history, run.events), weights=weights)
+    state_path = run.path / OPTIMIZER_FILE
+    optimizer_state = (lambda: load_optimizer_state(state_path)) if model_path and state_path.is_file() else None
+    return dict(history=History.from_frames(run.history, run.events), weights=weights,
+                optimizer_state=optimizer_state)
+
+
+def load_optimizer_state(path: str | os.PathLike) -> list | None:
+    """The arrays of an optimizer.npz in saved order, or None if the file cannot be used (never
+    unpickles anything)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = sorted(npz.files)
+            if names != [f"v{i:03d}" for i in range(len(names))]:
+                return None
+            arrays = [npz[name] for name in names]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    return arrays if all(a.dtype.kind in "fiu" for a in arrays) else None
 
 
 def rename(run_id: str, name: str, root: Path | None = None) -> None:

@@ -86,7 +86,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 class _Engine:
     """The TensorFlow side of one run: network, optimizer, in-graph sampler, compiled chunk."""
 
-    def __init__(self, cfg: Config, data: "Dataset", n_digits: int, weights=None, strategy=None):
+    def __init__(self, cfg: Config, data: "Dataset", n_digits: int, weights=None, strategy=None,
+                 optimizer_state=None):
         import tensorflow as tf
 
         from . import model as model_lib
@@ -110,6 +111,9 @@ class _Engine:
                 weights = weights()  # e.g. reading a saved model.keras: done here, off the page's thread
             if weights is not None:
                 self.model.set_weights(weights)
+            if callable(optimizer_state):
+                optimizer_state = optimizer_state()
+            self.optimizer_restored = optimizer_state is not None and self._restore_optimizer(optimizer_state)
             # Weights and optimizer state as they were before the current chunk: restored if it diverges.
             self.state = list(self.model.trainable_variables) + list(self.optimizer.variables)
             self.backup = [tf.Variable(v, trainable=False) for v in self.state]
@@ -133,6 +137,17 @@ class _Engine:
         self.dense = [layer for net in (self.nets.encoder, self.nets.decoder) for layer in net.layers
                       if hasattr(layer, "kernel")]
         self._health = tf.function(self._health_graph)
+
+    def _restore_optimizer(self, state: list) -> bool:
+        """Put a saved optimizer state (moments, step count) back, if it fits this optimizer; the
+        learning rate stays the Config's. Returns whether it was restored."""
+        variables = list(self.optimizer.variables)
+        if len(state) != len(variables) or any(tuple(a.shape) != tuple(v.shape) for a, v in zip(state, variables)):
+            return False
+        for array, variable in zip(state, variables):
+            variable.assign(array.astype(variable.dtype) if hasattr(array, "astype") else array)
+        self.optimizer.learning_rate.assign(self.cfg.learning_rate)
+        return True
 
     # --- graphs ---------------------------------------------------------------------------------
     def _indices(self, batch_size: int):
@@ -366,7 +381,7 @@ class Trainer:
     def __init__(self, config: Config, dataset: "Dataset", *, run_id: str | None = None,
                  eval_every_s: float = 2.0, chunk_seconds: float = 0.1,
                  history: History | None = None, weights=None, on_checkpoint: Callable | None = None,
-                 checkpoint_every_s: float = 10.0, strategy=None):
+                 checkpoint_every_s: float = 10.0, strategy=None, optimizer_state=None):
         self.run_id = run_id or new_run_id()
         # The tf.distribute strategy to train under: the one given, else the one whose scope is
         # active where the Trainer is made (scopes belong to a thread; training runs in another).
@@ -379,7 +394,7 @@ class Trainer:
         self._cond = threading.Condition()
         self._version = itertools.count()
         self._generation = 0
-        self._init_state(config, history, weights)
+        self._init_state(config, history, weights, optimizer_state)
         self._publish_now(PREPARING, "Building the network…")
         self._spawn()
 
@@ -473,12 +488,18 @@ class Trainer:
         with self._cond:
             return None if self._engine is None else self._engine.model.get_weights()
 
+    def optimizer_state(self) -> list | None:
+        """The optimizer's variables (step count, moments) as numpy arrays, to save beside the weights."""
+        with self._cond:
+            engine = self._engine
+        return None if engine is None else [np.array(v.numpy()) for v in engine.optimizer.variables]
+
     def model(self):
         """The Keras autoencoder (to save or inspect). Read-only use: training may be updating it."""
         return None if self._engine is None else self._engine.nets
 
     # --- internals ----------------------------------------------------------------------------------
-    def _init_state(self, config: Config, history: History | None, weights) -> None:
+    def _init_state(self, config: Config, history: History | None, weights, optimizer_state=None) -> None:
         with self._cond:
             self._generation += 1
             self._commands = 0
@@ -489,6 +510,7 @@ class Trainer:
             self._start_config = config
             self._history = history if history is not None else History()
             self._initial_weights = weights
+            self._initial_optimizer_state = optimizer_state
             self._engine: _Engine | None = None
 
     def _spawn(self) -> None:
@@ -598,7 +620,8 @@ class _Loop:
     def run(self) -> None:
         t = self.t
         self.engine = _Engine(self.applied, t.dataset, N_DIGITS, weights=t._initial_weights,
-                              strategy=t.strategy or strategy_from_env())
+                              strategy=t.strategy or strategy_from_env(),
+                              optimizer_state=t._initial_optimizer_state)
         self.engine.warm_up(self.applied.batch_size)
         with t._cond:
             if not t._current(self.gen):

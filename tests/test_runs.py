@@ -296,3 +296,51 @@ def test_load_tolerates_a_missing_history_and_events(trained, tmp_path):
     run = load(snap.run_id, root=tmp_path)
     assert run.config == snap.config
     assert len(run.history) == 0 and isinstance(run.history, pd.DataFrame) and run.events == []
+
+
+def test_a_continued_run_takes_up_its_optimizer_state(trained, tmp_path, small_mnist):
+    """Adam's moments and step count are saved beside the weights and put back when the run is
+    continued, so it picks up exactly where it stopped; the learning rate stays the config's."""
+    t, snap = trained
+    state = t.optimizer_state()
+    folder = save(snap, t.model(), root=tmp_path, optimizer_state=state)
+    assert (folder / runs.OPTIMIZER_FILE).is_file()
+    assert int(state[0]) == 100  # Adam's step counter: the 100 steps trained
+
+    kwargs = runs.resume_kwargs(load(snap.run_id, root=tmp_path))
+    again = Trainer(CONFIG.replace(learning_rate=LIVE_LR), small_mnist, run_id=snap.run_id, **kwargs)
+    try:
+        again.wait_ready()
+        assert again._engine.optimizer_restored
+        restored = again.optimizer_state()
+        assert len(restored) == len(state)
+        for a, b in zip(restored, state):
+            np.testing.assert_array_equal(a, b)
+        assert float(again._engine.optimizer.learning_rate.numpy()) == pytest.approx(LIVE_LR)
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", "pickled", "renamed", "wrong-shape"])
+def test_an_unusable_optimizer_file_means_a_fresh_optimizer_not_a_failure(trained, tmp_path, small_mnist, content):
+    t, snap = trained
+    state = t.optimizer_state()
+    folder = save(snap, t.model(), root=tmp_path, optimizer_state=state)
+    path = folder / runs.OPTIMIZER_FILE
+    if content == "pickled":
+        np.savez(path, v000=np.array([{"x": 1}], dtype=object))
+    elif content == "renamed":
+        np.savez(path, moments=state[0])
+    elif content == "wrong-shape":
+        np.savez(path, **{f"v{i:03d}": np.zeros(3, np.float32) for i in range(len(state))})
+    else:
+        path.write_bytes(content)
+    loaded = runs.load_optimizer_state(path)
+    assert loaded is None or content == "wrong-shape"
+    again = Trainer(CONFIG, small_mnist, run_id=snap.run_id, **runs.resume_kwargs(load(snap.run_id, root=tmp_path)))
+    try:
+        ready = again.wait_ready()
+        assert not again._engine.optimizer_restored
+        assert ready.step == 100 and ready.test_loss == pytest.approx(snap.test_loss, rel=1e-4)
+    finally:
+        again.stop()
