@@ -251,8 +251,7 @@ class _Engine:
         """Run up to ``n_steps`` steps; return their losses (ending early at a non-finite one) and
         the loss of the weights the chunk ends with, on the probe batch."""
         tf = self.tf
-        batch_size = min(batch_size, self.n_train)
-        batch_size = max(self.replicas, batch_size - batch_size % self.replicas)  # an equal slice per replica
+        batch_size = self.effective_batch(batch_size)
         fn = self._chunks.get(batch_size)
         if fn is None:
             # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
@@ -260,6 +259,11 @@ class _Engine:
             self._chunks[batch_size] = fn
         losses, done, after = fn(tf.constant(n_steps, tf.int32))
         return losses.numpy()[: int(done)], float(after)
+
+    def effective_batch(self, batch_size: int) -> int:
+        """The batch a step really draws: at most the training set, and an equal slice per replica."""
+        batch_size = min(batch_size, self.n_train)
+        return max(self.replicas, batch_size - batch_size % self.replicas)
 
     def rollback(self) -> None:
         for b, v in zip(self.backup, self.state):
@@ -685,7 +689,7 @@ class _Loop:
         losses, after = self.engine.chunk(n, cfg.batch_size)
         dt = time.perf_counter() - t0
         done = len(losses)
-        self.history.extend(losses, cfg.learning_rate, min(cfg.batch_size, self.engine.n_train),
+        self.history.extend(losses, cfg.learning_rate, self.engine.effective_batch(cfg.batch_size),
                             self.elapsed, self.elapsed + dt)
         self.elapsed += dt
         if done:

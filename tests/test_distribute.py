@@ -31,8 +31,8 @@ SCRIPT = textwrap.dedent("""
     full = load(path)
     data = Dataset(full.x_train[:4000].copy(), full.y_train[:4000].copy(), full.x_test[:500].copy(),
                    full.y_test[:500].copy(), format=full.format, source="subset", path=full.path)
-    cfg = cfg_lib.preset("fast").replace(hidden=(128,), latent=16, batch_size=128, steps=steps,
-                                         sampling="epoch")
+    cfg = cfg_lib.preset("fast").replace(hidden=(128,), latent=16, batch_size=129 if mode == "env" else 128,
+                                         steps=steps, sampling="epoch")
     out = {"logical_cpus": len(tf.config.list_logical_devices("CPU"))}
     if mode == "mirrored":
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -50,6 +50,7 @@ SCRIPT = textwrap.dedent("""
     engine = trainer._engine
     out.update(status=snap.status, message=snap.message, step=snap.step, test_loss=snap.test_loss,
                losses=[float(x) for x in snap.history.loss], replicas_in_engine=engine.replicas,
+               batch_sizes=sorted(set(int(b) for b in snap.history.batch_size)),
                variable_type=type(engine.model.trainable_variables[0].value).__name__)
     # The model of a distributed run saves and loads like any other.
     import keras
@@ -106,6 +107,7 @@ def test_ae_distribute_env_trains_under_a_mirrored_strategy(mnist_path, tmp_path
     out = _run("env", mnist_path, tmp_path, 60)
     assert out["replicas_in_engine"] == 2 and "Mirrored" in out["variable_type"]
     assert out["status"] == "done" and out["step"] == 60 and np.isfinite(out["test_loss"])
+    assert out["batch_sizes"] == [128]  # 129 asked: an equal slice per replica, and the history says so
 
 
 def test_no_strategy_is_looked_for_in_a_tensorflow_still_being_imported(monkeypatch):
