@@ -249,7 +249,7 @@ class _Engine:
     # --- calls from the training thread ----------------------------------------------------------
     def chunk(self, n_steps: int, batch_size: int) -> tuple[np.ndarray, float]:
         """Run up to ``n_steps`` steps; return their losses (ending early at a non-finite one) and
-        the loss of the weights the chunk ends with, on the probe batch."""
+        the loss of the weights the chunk ends with, on the CHECK_SIZE check digits."""
         tf = self.tf
         batch_size = self.effective_batch(batch_size)
         fn = self._chunks.get(batch_size)
