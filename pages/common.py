@@ -75,6 +75,17 @@ def default_data_job() -> _Job:
     return _data_job(os.environ.get("AE_MNIST_PATH"))
 
 
+def wait_for_default_data(message: str) -> None:
+    """Say that the default data set is loading, and rerun the page once it has loaded."""
+    @st.fragment(run_every=0.5)
+    def _wait_for_data():
+        if default_data_job().done.is_set():
+            st.rerun()
+        st.info(message)
+
+    _wait_for_data()
+
+
 @st.cache_resource
 def uploads() -> dict:
     """Uploaded data sets by content hash, shared by the sessions of this server."""

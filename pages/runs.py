@@ -189,13 +189,7 @@ if upload is not None:
             if dataset is None and job.done.is_set():
                 st.error(f"No test digits to reconstruct: {job.error}")
             elif dataset is None:
-                @st.fragment(run_every=0.5)
-                def _wait_for_data():
-                    if common.default_data_job().done.is_set():
-                        st.rerun()
-                    st.info("Loading MNIST for the reconstructions…")
-
-                _wait_for_data()
+                common.wait_for_default_data("Loading MNIST for the reconstructions…")
             else:
                 originals = dataset.x_test[:16]
                 try:

@@ -152,14 +152,7 @@ if dataset is None:
     if job.done.is_set():
         st.error(f"No data set could be loaded: {job.error}")
         st.stop()
-
-    @st.fragment(run_every=0.5)
-    def _wait_for_data():
-        if common.default_data_job().done.is_set():
-            st.rerun()
-        st.info("Loading MNIST… (set AE_MNIST_PATH to use your own file)")
-
-    _wait_for_data()
+    common.wait_for_default_data("Loading MNIST… (set AE_MNIST_PATH to use your own file)")
     st.stop()
 
 st.caption(f"Data: {dataset.source} · {dataset.n_train:,} training / {dataset.n_test:,} test digits")
