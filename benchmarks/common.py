@@ -63,15 +63,26 @@ def machine() -> dict:
             "chromium": chromium_version, **versions()}
 
 
-def run_module_json(module: str, args: list[str], timeout: float, env: dict | None = None) -> dict:
-    """Run ``python -m module args`` in a fresh process; its last stdout line is a JSON object."""
-    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
-    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+def run_module_json(module: str, args: list[str], timeout: float, capture_stderr: bool = True) -> dict:
+    """Run ``python -m module args`` in a fresh process; its last stdout line is a JSON object.
+    With ``capture_stderr=False`` its progress on stderr shows live instead of in a failure message."""
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE if capture_stderr else None, text=True, timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{module} failed (exit {proc.returncode}): {proc.stderr[-3000:]}")
+        raise RuntimeError(f"{module} failed (exit {proc.returncode}): {(proc.stderr or '')[-3000:]}")
     return json.loads(lines[-1])
+
+
+def process_tree(proc) -> list:
+    """A psutil process and its live descendants ([] if it has ended)."""
+    import psutil
+
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 class Worker:
@@ -79,21 +90,22 @@ class Worker:
 
     run.py keeps two of them warm and alternates their measurements, so both see the same load."""
 
-    def __init__(self, module: str, args: list[str], env: dict | None = None, ready_timeout: float = 300):
+    READY_TIMEOUT = 300  # seconds for the process to start and warm up
+
+    def __init__(self, module: str, args: list[str]):
         import tempfile
 
         self.module = module
         self.err = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT,
-                                     env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {})),
+                                     env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True)
-        self.ready_timeout = ready_timeout
         self.hello: dict | None = None
 
     def ready(self) -> dict:
         """Wait for the process's first line (it is warm then)."""
         if self.hello is None:
-            self.hello = self._read(self.ready_timeout)
+            self.hello = self._read(self.READY_TIMEOUT)
         return self.hello
 
     def _read(self, timeout: float) -> dict:

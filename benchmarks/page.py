@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,12 +32,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import ROOT, data_path, median
+from benchmarks.common import ROOT, data_path, median, process_tree
+from tests.e2e.server import free_port, launch_browser  # the e2e tests' Chromium, flags and timeouts
 
-# The same Chromium and flags as tests/e2e/server.py (copied: benchmarks must not break when tests move).
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1600, "height": 1000}
 
 # Logs page state changes into window.__bench (installed before any page script runs).
@@ -91,12 +87,6 @@ OBSERVER_JS = r"""
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class MemorySampler(threading.Thread):
     """Peak resident memory of a process and all its children, sampled every ``every`` seconds."""
 
@@ -113,11 +103,7 @@ class MemorySampler(threading.Thread):
 
     def rss(self) -> int:
         total = 0
-        try:
-            procs = [self.root, *self.root.children(recursive=True)]
-        except self.psutil.Error:
-            return 0
-        for p in procs:
+        for p in process_tree(self.root):
             try:
                 total += p.memory_info().rss
             except self.psutil.Error:
@@ -240,13 +226,7 @@ def step_changes(log: list[dict], t0: float, t1: float) -> list[tuple[float, int
 
 def _tree_cpu(root) -> float:
     """CPU seconds (user + system) of a process and its live children."""
-    import psutil
-
-    try:
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    return _cpu_of(procs)
+    return _cpu_of(process_tree(root))
 
 
 def _cpu_of(procs) -> float:
@@ -271,18 +251,11 @@ class CpuShare:
 
         self.server = psutil.Process(server.proc.pid)
         self.me = psutil.Process()
-        self.server_pids = {server.proc.pid}
 
     def _browser(self) -> float:
         # This process's descendants minus the server's tree: playwright's driver and Chromium.
-        import psutil
-
-        try:
-            server_tree = {self.server.pid, *(c.pid for c in self.server.children(recursive=True))}
-            procs = [c for c in self.me.children(recursive=True) if c.pid not in server_tree]
-        except psutil.Error:
-            return 0.0
-        return _cpu_of(procs)
+        server_tree = {p.pid for p in process_tree(self.server)}
+        return _cpu_of([p for p in process_tree(self.me)[1:] if p.pid not in server_tree])
 
     def _threads(self) -> dict:
         import psutil
@@ -332,7 +305,7 @@ def session_default(browser, server: Server, healthy: float, *, refresh_s: float
         out["ready_s"] = s["t"] / 1000 - server.launched
 
         t_click = page.click("Start")
-        s = page.wait(lambda s: (s.get("step") or 0) > 0, 30, "the first step on screen")
+        page.wait(lambda s: (s.get("step") or 0) > 0, 30, "the first step on screen")
         first = page.first(lambda s: (s.get("step") or 0) > 0, t_click)
         out["start_to_first_step_s"] = (first["t"] - t_click) / 1000
 
@@ -410,7 +383,7 @@ def session_seed(browser, server: Server, *, settle_s: float, window_s: float) -
         with CpuShare(server) as cpu:
             time.sleep(window_s)
         page.page.goto(url)
-        back = page.wait(lambda s: (s.get("step") or 0) > last_step, 60, "the run's Step after coming back")
+        page.wait(lambda s: (s.get("step") or 0) > last_step, 60, "the run's Step after coming back")
         back = page.first(lambda s: s.get("step") is not None, 0)
         out["closed_steps_per_s"] = (back["step"] - last_step) / ((back["t"] - last_t) / 1000)
         out["closed_server_cores"] = cpu.server_cores
@@ -445,20 +418,12 @@ def launch(browser, *, refresh_s: float, pauses: int, seed_settle_s: float, seed
 
 def run(launches: int, refresh_s: float, pauses: int, seed_settle_s: float, seed_window_s: float,
         server_env: dict | None = None, log=print) -> dict:
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        raise RuntimeError("Debian's Chromium is missing: apt-get install -y chromium (make chromium does it)")
     rows = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for i in range(launches):
-                log(f"  launch {i + 1}/{launches}")
-                rows.append(launch(browser, refresh_s=refresh_s, pauses=pauses, seed_settle_s=seed_settle_s,
-                                   seed_window_s=seed_window_s, server_env=server_env, log=log))
-        finally:
-            browser.close()
+    with launch_browser() as browser:
+        for i in range(launches):
+            log(f"  launch {i + 1}/{launches}")
+            rows.append(launch(browser, refresh_s=refresh_s, pauses=pauses, seed_settle_s=seed_settle_s,
+                               seed_window_s=seed_window_s, server_env=server_env, log=log))
     return {
         "interactive_s": median(r["interactive_s"] for r in rows),
         "health_s": median(r["health_s"] for r in rows),

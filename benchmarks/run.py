@@ -194,18 +194,10 @@ def run_converge(p: dict) -> dict:
 
 
 def run_page(p: dict) -> dict:
-    import subprocess
-
     args = ["--launches", str(p["page_launches"]), "--refresh-s", str(p["page_refresh_s"]),
             "--pauses", str(p["page_pauses"]), "--seed-window-s", str(p["page_seed_window_s"])]
     # Progress of each launch is useful live, so stderr is passed through rather than captured.
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.page", *args], cwd=common.ROOT,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.PIPE, text=True,
-                          timeout=1200)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"benchmarks.page failed (exit {proc.returncode})")
-    return json.loads(lines[-1])
+    return common.run_module_json("benchmarks.page", args, timeout=1200, capture_stderr=False)
 
 
 RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page}
@@ -246,50 +238,45 @@ def derive(results: dict) -> dict:
     return d
 
 
+def _vs(value, fmt: str) -> str:
+    """``fmt`` filled with ``value``, or nothing when there is no value (a group did not run)."""
+    return "" if value is None else fmt.format(value)
+
+
 def markdown(results: dict) -> str:
     g, d, m = results["groups"], results["derived"], results["machine"]
     rows = []
 
-    carried = {1: "ratio", 2: "ratio", 4: "converge", 3: "page", 5: "page", 6: "page"}
-
     def row(num, what, measured, target="—", result="—"):
-        mark = "†" if g.get(carried[num], {}).get("carried_from") else ""
+        mark = "†" if g.get(ALIASES[str(num)], {}).get("carried_from") else ""
         rows.append(f"| {num}{mark} | {what} | {measured} | {target} | {result} |")
 
     ratio = g.get("ratio", {}).get("result")
-    base = ratio and ratio["baseline"]
-    tr = ratio
     conv = g.get("converge", {}).get("result")
     page = g.get("page", {}).get("result")
-    if base:
+    if ratio:
+        base, s, f = ratio["baseline"], ratio["seed"], ratio["fast"]
         row(1, "Notebook loop as written: `tf.compat.v1`, `sess.run` + `feed_dict` per step "
-               f"({tr['seed'].get('network', 'seed net')})",
+               f"({s.get('network', 'seed net')})",
             f"{base['ms_per_step']:.2f} ms/step (CPU {base['cpu_ms_per_step']:.2f} ms/step; "
             f"numpy batch drawing alone {base['batch_draw_ms_per_step']:.2f} ms/step)", "reference")
-    if tr:
-        s, f = tr["seed"], tr["fast"]
-        rw = d.get("ratio_wall")
+        rw, re_ = d.get("ratio_wall"), d.get("ratio_elapsed")
         row(2, "Trainer headless, `seed`: wall clock between snapshots (median of per-pair ratios)",
-            f"{s['wall_ms_per_step']:.2f} ms/step ({s['steps_per_s']:.0f} steps/s)"
-            + (f" = **{rw:.2f}×** (1)" if rw is not None else ""),
+            f"{s['wall_ms_per_step']:.2f} ms/step ({s['steps_per_s']:.0f} steps/s)" + _vs(rw, " = **{:.2f}×** (1)"),
             target_text("ratio", "{:.2f}× (1)"), verdict("ratio", rw))
-        re_ = d.get("ratio_elapsed")
         row(2, "Trainer headless, `seed`: snapshot `elapsed`/`step`",
-            f"{s['elapsed_ms_per_step']:.2f} ms/step" + (f" = {re_:.2f}× (1)" if re_ is not None else "")
+            f"{s['elapsed_ms_per_step']:.2f} ms/step" + _vs(re_, " = {:.2f}× (1)")
             + f"; since Start {s['cumulative_elapsed_ms_per_step']:.2f}",
             target_text("ratio", "{:.2f}× (1)"), verdict("ratio", re_))
-        rc = d.get("ratio_cpu")
         row(2, "Trainer headless, `seed`: process CPU time per step (all threads; robust to load)",
-            f"{s['cpu_ms_per_step']:.2f} ms/step" + (f" = {rc:.2f}× (1)'s CPU" if rc is not None else ""))
-        rf = d.get("ratio_fast_wall")
+            f"{s['cpu_ms_per_step']:.2f} ms/step" + _vs(d.get("ratio_cpu"), " = {:.2f}× (1)'s CPU"))
         row(2, f"Trainer headless, `fast` ({f.get('network', '')}): wall / `elapsed`",
             f"{f['wall_ms_per_step']:.2f} / {f['elapsed_ms_per_step']:.2f} ms/step"
-            + (f" ({rf:.2f}× (1))" if rf is not None else ""))
+            + _vs(d.get("ratio_fast_wall"), " ({:.2f}× (1))"))
     if page:
         share = d.get("page_share")
         row(3, "Train page open in Chromium, `seed`: steps/s read off the Step metric",
-            f"{page['seed_page_steps_per_s']:.1f} steps/s"
-            + (f" = **{100 * share:.0f}%** of (2)" if share is not None else ""),
+            f"{page['seed_page_steps_per_s']:.1f} steps/s" + _vs(share, " = **{:.0%}** of (2)"),
             target_text("page_share", "{:.0%} of (2)"), verdict("page_share", share))
         closed = page.get("seed_share_of_closed")
         if closed is not None:
@@ -302,7 +289,7 @@ def markdown(results: dict) -> str:
     if conv:
         tt = conv["to_target_s"]
         steps = conv["to_target_step"]
-        train_s = median_or_none([r["training_s"] for r in conv["runs"] if r["reached"]])
+        train_s = common.median([r["training_s"] for r in conv["runs"] if r["reached"]])
         row(4, f"`fast` ({conv.get('network', '')}): Start → first held-out MSE ≤ 0.01 (eval every 0.25 s)",
             (f"{tt:.1f} s (step {steps:,.0f}; {train_s:.1f} s of it training)" if tt is not None
              else "not reached"), target_text("to_target_s", "{:g} s"), verdict("to_target_s", tt))
@@ -351,10 +338,6 @@ def _previous(path: str) -> dict:
             return json.load(f)
     except (OSError, ValueError):
         return {}
-
-
-def median_or_none(values):
-    return common.median(values)
 
 
 def main(argv=None) -> int:
