@@ -12,8 +12,8 @@ import pytest
 
 from ae_core.config import PRESETS
 from ae_core.runs import FILES, OPTIMIZER_FILE
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_STEP_1000_LOSS = 0.147803  # "Step 1000: Minibatch Loss: 0.147803" in the reference notebook
 
 

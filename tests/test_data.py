@@ -315,12 +315,12 @@ def test_csv_tolerates_crlf_bom_and_spaces(tmp_path, small):
 
 
 def test_a_60000_row_csv_loads_whole(tmp_path, mnist_path):
-    """60 000 rows (the size of Kaggle's mnist_train.csv) must load in a few seconds."""
+    """60 000 rows (the size of Kaggle's mnist_train.csv) load whole and exactly."""
     with np.load(mnist_path, allow_pickle=False) as f:
         x, y = f["x_train"].reshape(60000, 784), f["y_train"]
     rows = np.column_stack([y, x]).astype(np.uint16)
     # Each cell as "ddd," then leading zeros dropped by a mask: the exact bytes np.savetxt would
-    # write, without its Python loop (which takes longer than the load being timed).
+    # write, without its Python loop (which takes longer than the load itself).
     cells = np.empty(rows.shape + (4,), dtype=np.uint8)
     cells[..., 0] = ord("0") + rows // 100
     cells[..., 1] = ord("0") + rows // 10 % 10
