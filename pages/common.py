@@ -75,15 +75,35 @@ def default_data_job() -> _Job:
     return _data_job(os.environ.get("AE_MNIST_PATH"))
 
 
-def wait_for_default_data(message: str) -> None:
-    """Say that the default data set is loading, and rerun the page once it has loaded."""
+def dataset_or_wait(loading: str, failed: str):
+    """The data set in use; while the default one loads, None with ``loading`` shown and the page
+    rerun once it has loaded; if it could not be loaded, None with ``failed: why`` shown."""
+    dataset = current_dataset()
+    if dataset is not None:
+        return dataset
+    job = default_data_job()
+    if job.done.is_set():
+        st.error(f"{failed}: {job.error}")
+        return None
+
     @st.fragment(run_every=0.5)
     def _wait_for_data():
         if default_data_job().done.is_set():
             st.rerun()
-        st.info(message)
+        st.info(loading)
 
     _wait_for_data()
+    return None
+
+
+def saved_run(run_id: str):
+    """The run saved on disk under this id, or None."""
+    from ae_core import runs
+
+    try:
+        return runs.load(run_id)
+    except runs.RunError:
+        return None
 
 
 @st.cache_resource
@@ -211,14 +231,14 @@ def sync_url(run_id: str, preset_name: str, config: Config, present: bool = Fals
         st.query_params.from_dict(wanted)
 
 
-STATUS_BADGES = {"preparing": ("preparing", "gray", ":material/hourglass_top:"),
-                 "ready": ("ready", "blue", ":material/radio_button_checked:"),
-                 "running": ("running", "green", ":material/play_arrow:"),
-                 "paused": ("paused", "orange", ":material/pause:"),
-                 "done": ("done", "violet", ":material/check:"),
-                 "diverged": ("diverged", "red", ":material/warning:"),
-                 "error": ("error", "red", ":material/error:"),
-                 "stopped": ("stopped", "gray", ":material/stop:")}
+STATUS_BADGES = {"preparing": ("gray", ":material/hourglass_top:"),
+                 "ready": ("blue", ":material/radio_button_checked:"),
+                 "running": ("green", ":material/play_arrow:"),
+                 "paused": ("orange", ":material/pause:"),
+                 "done": ("violet", ":material/check:"),
+                 "diverged": ("red", ":material/warning:"),
+                 "error": ("red", ":material/error:"),
+                 "stopped": ("gray", ":material/stop:")}
 
 
 def hold_still(*container_keys: str) -> None:
@@ -233,13 +253,8 @@ def hold_still(*container_keys: str) -> None:
 
 
 def status_badge(status: str) -> None:
-    label, colour, icon = STATUS_BADGES.get(status, (status, "gray", None))
-    st.badge(label, color=colour, icon=icon)
-
-
-def human_status(status: str) -> str:
-    """The status as a word for text (the badge above is for the live view)."""
-    return STATUS_BADGES.get(status, (status,))[0]
+    colour, icon = STATUS_BADGES.get(status, ("gray", None))
+    st.badge(status, color=colour, icon=icon)
 
 
 def leave_mpa_v1() -> None:

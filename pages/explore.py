@@ -51,28 +51,25 @@ def _run_id() -> str | None:
 
 
 def _saved(run_id: str):
-    from ae_core import runs
-
-    try:
-        run = runs.load(run_id)
-    except runs.RunError:
-        return None
-    return run if run.model_path is not None else None
+    """The saved run, if it has a model to explore."""
+    run = common.saved_run(run_id)
+    return run if run is not None and run.model_path is not None else None
 
 
-def _source(run_id: str) -> Source | None:
-    """The live run's nets, else the saved run's; None (after saying why) while something loads."""
+def _source(run_id: str, saved=None) -> Source | None:
+    """The live run's nets, else the saved run's (``saved`` if the page has read it already); None
+    (after saying why) while something loads."""
     trainer = common.registry().get(run_id)
     if trainer is not None:
         snap = trainer.snapshot()
         nets = trainer.model()
         if nets is None:
-            st.info(f"Run {run_id} is {common.human_status(snap.status)}: its network is being built. "
+            st.info(f"Run {run_id} is {snap.status}: its network is being built. "
                     "The map appears as soon as it exists.")
             return None
         return Source(run_id, nets.encoder, nets.decoder, trainer.dataset, snap.step, snap.status, snap.config,
                       ("live", run_id, id(nets.autoencoder)))
-    run = _saved(run_id)
+    run = saved or _saved(run_id)
     if run is None:
         st.info(f"Run {run_id} is no longer in memory and has no saved model.")
         return None
@@ -283,13 +280,13 @@ def _denoising_section(src: Source) -> None:
                "to 0..1, as in training.")
 
 
-def explore(run_id: str, waiting: bool = False) -> None:
+def explore(run_id: str, waiting: bool = False, saved=None) -> None:
     with st.container(key="explore_view"):
-        _explore(run_id, waiting)
+        _explore(run_id, waiting, saved)
 
 
-def _explore(run_id: str, waiting: bool = False) -> None:
-    src = _source(run_id)
+def _explore(run_id: str, waiting: bool, saved) -> None:
+    src = _source(run_id, saved)
     if src is None:
         return
     if waiting:
@@ -301,7 +298,7 @@ def _explore(run_id: str, waiting: bool = False) -> None:
     except latent.LatentError as e:
         st.error(str(e))
         return
-    st.caption(f"Run `{run_id}` · {common.human_status(src.status)} · step {src.step:,} · "
+    st.caption(f"Run `{run_id}` · {src.status} · step {src.step:,} · "
                f"map of step {a.step:,} computed in {a.seconds * 1000:.0f} ms")
     _latent_section(src, a)
     _drawing_section(src)
@@ -316,7 +313,8 @@ common.leave_mpa_v1()
 st.title("What the autoencoder has learnt")
 run_id = _run_id()
 live = run_id is not None and common.registry().get(run_id) is not None
-if run_id is None or not (live or _saved(run_id)):
+saved = None if live or run_id is None else _saved(run_id)  # read once a page run, not at every refresh
+if run_id is None or not (live or saved):
     st.info((f"Run {run_id} is neither training on this server nor saved. " if run_id else
              "No run to explore yet. ") + "Start one on the Train page, then come back here.")
     st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
@@ -328,5 +326,5 @@ st.page_link("pages/train.py", label="Back to training this run", icon=":materia
 common.hold_still("explore_view")
 # A live run refreshes on its own; a saved run only while its digits are still loading.
 waiting = not live and common.current_dataset() is None
-st.fragment(explore, run_every=REFRESH_S if live else 1.0 if waiting else None)(run_id, waiting)
+st.fragment(explore, run_every=REFRESH_S if live else 1.0 if waiting else None)(run_id, waiting, saved)
 _canvas()

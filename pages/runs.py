@@ -51,7 +51,6 @@ else:
     st.session_state.runs_table_ids = ids
 
     table = runs.summary_table(all_runs)
-    table["status"] = table["status"].map(common.human_status)
     default = {"selection": {"rows": [ids.index(wanted)] if wanted in by_id else []}}
     event = st.dataframe(
         table, key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", selection_default=default,
@@ -184,13 +183,9 @@ if upload is not None:
         if cached["model"] is None:
             st.caption("Not a 784 → 784 autoencoder, so there are no reconstructions to draw.")
         else:
-            dataset = common.current_dataset()
-            job = common.default_data_job()
-            if dataset is None and job.done.is_set():
-                st.error(f"No test digits to reconstruct: {job.error}")
-            elif dataset is None:
-                common.wait_for_default_data("Loading MNIST for the reconstructions…")
-            else:
+            dataset = common.dataset_or_wait("Loading MNIST for the reconstructions…",
+                                             "No test digits to reconstruct")
+            if dataset is not None:
                 originals = dataset.x_test[:16]
                 try:
                     if cached.get("recon_of") is not dataset:  # once per model and data set

@@ -22,7 +22,7 @@ def _init_session() -> None:
         st.session_state.notice = f"{e} A new run was started instead."
         run_id = new_run_id()
     trainer = common.registry().get(run_id)
-    saved = None if trainer is not None else _saved_run(run_id)
+    saved = None if trainer is not None else common.saved_run(run_id)
     if trainer is not None or saved is not None:
         config = trainer.config if trainer is not None else saved.config
         preset_name = cfg_lib.preset_of(config) or cfg_lib.DEFAULT_PRESET
@@ -34,16 +34,6 @@ def _init_session() -> None:
     st.session_state.last_draft = config
     st.session_state.present = st.query_params.get("present") == "1"
     common.set_widgets(config)
-
-
-def _saved_run(run_id: str):
-    """The run saved on disk under this id, if there is one (to continue training it)."""
-    from ae_core import runs
-
-    try:
-        return runs.load(run_id)
-    except runs.RunError:
-        return None
 
 
 def _apply_preset(start_over: bool = False) -> None:
@@ -146,18 +136,14 @@ if draft is not None:
     st.caption(" → ".join(str(w) for w in draft.layer_widths)
                + f" · {parameter_count(draft):,} parameters · {draft.activation}, {draft.optimizer}")
 
-dataset = common.current_dataset()
+dataset = common.dataset_or_wait("Loading MNIST… (set AE_MNIST_PATH to use your own file)",
+                                 "No data set could be loaded")
 if dataset is None:
-    job = common.default_data_job()
-    if job.done.is_set():
-        st.error(f"No data set could be loaded: {job.error}")
-        st.stop()
-    common.wait_for_default_data("Loading MNIST… (set AE_MNIST_PATH to use your own file)")
     st.stop()
 
 st.caption(f"Data: {dataset.source} · {dataset.n_train:,} training / {dataset.n_test:,} test digits")
-if common.data_warning() and not st.session_state.get("dataset_key"):
-    st.warning(common.data_warning())
+if (warning := common.data_warning()) and not st.session_state.get("dataset_key"):
+    st.warning(warning)
 
 # --- the run ---------------------------------------------------------------------------------------
 if trainer is None:
