@@ -52,9 +52,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray | None:
     digit = np.clip(digit, 0, 1)
 
     # Shift so the centre of mass lands on pixel (14, 14) as in MNIST (and never off the field).
-    total = digit.sum()
-    ys, xs = np.indices(digit.shape)
-    com_y, com_x = (ys * digit).sum() / total, (xs * digit).sum() / total
+    com_y, com_x = centre_of_mass(digit)
     top = int(np.clip(round(SIDE / 2 - com_y), 0, SIDE - digit.shape[0]))
     left = int(np.clip(round(SIDE / 2 - com_x), 0, SIDE - digit.shape[1]))
     field = np.zeros((SIDE, SIDE), np.float32)
@@ -63,6 +61,8 @@ def to_mnist(image: np.ndarray) -> np.ndarray | None:
 
 
 def centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
-    img = np.asarray(pixels, np.float64).reshape(SIDE, SIDE)
+    """(row, column) of an image's centre of mass; a flat image is a 28×28 digit."""
+    img = np.asarray(pixels, np.float64)
+    img = img.reshape(SIDE, SIDE) if img.ndim == 1 else img
     ys, xs = np.indices(img.shape)
     return float((ys * img).sum() / img.sum()), float((xs * img).sum() / img.sum())

@@ -82,18 +82,20 @@ class Registry:
     def _evict_one_unwatched(self) -> None:
         """Free the slot of the least recently watched run that is not training (lock held).
         Its files were saved when it paused or finished; a run that is training is never evicted."""
-        now = time.monotonic()
-        idle = [(seen, run_id) for run_id, seen in self._seen.items()
-                if self._runs[run_id].snapshot().status != RUNNING and now - seen > self.watch_grace_s]
+        idle = self._unwatched(self.watch_grace_s)
         if idle:
             self._drop(min(idle)[1])
 
+    def _unwatched(self, seconds: float) -> list[tuple[float, str]]:
+        """(last seen, run id) of runs not training and not looked at for ``seconds`` (lock held)."""
+        now = time.monotonic()
+        return [(seen, run_id) for run_id, seen in self._seen.items()
+                if now - seen > seconds and self._runs[run_id].snapshot().status != RUNNING]
+
     def release_idle(self) -> list[str]:
         """Release runs unwatched for ``idle_seconds`` that are not training."""
-        now = time.monotonic()
         with self._lock:
-            stale = [run_id for run_id, seen in self._seen.items()
-                     if now - seen > self.idle_seconds and self._runs[run_id].snapshot().status != RUNNING]
+            stale = [run_id for _, run_id in self._unwatched(self.idle_seconds)]
             for run_id in stale:
                 self._drop(run_id)
         return stale

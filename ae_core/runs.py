@@ -219,7 +219,6 @@ def load_keras_model(path: str | os.PathLike):
 
 
 # --- the Runs page's views of the store (pure: no streamlit, no TensorFlow until a model is loaded) ---
-HISTORY_COLUMNS = ["step", "loss", "smoothed_loss", "test_loss", "learning_rate", "batch_size", "elapsed"]
 UNSHOWN_DIFFS = ("steps",)   # the step budget: the table's Steps column says what was trained
 
 
@@ -319,7 +318,7 @@ def summary_table(runs: list[SavedRun]) -> pd.DataFrame:
         steps = _number(m.get("steps"))
         rows.append({
             "run_id": run.run_id,
-            "name": str(run.name),
+            "name": run.name,
             "live": bool(m.get("live", False)),
             "preset": base_preset(run),
             "settings": settings_text(differs),
@@ -357,7 +356,7 @@ def loss_curve(run: SavedRun, x: str = "step") -> tuple[np.ndarray, np.ndarray]:
 
 def display_names(runs: list[SavedRun]) -> list[str]:
     """Names for a chart legend: the run's name, with its id added where two runs share a name."""
-    names = [str(r.name) for r in runs]
+    names = [r.name for r in runs]
     return [f"{n} ({r.run_id})" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 
 
@@ -376,7 +375,7 @@ EXPORTS = {"model.keras": "application/octet-stream", "history.csv": "text/csv",
 
 def exports(run: SavedRun) -> dict[str, Path]:
     """The run's downloadable files that exist on disk: file name -> path (inside the run folder)."""
-    folder = run_path(run.run_id, run.path.parent)
+    folder = run_path(run.run_id, run.path.parent)  # checks the id again: a SavedRun can be made by hand
     return {name: folder / name for name in EXPORTS if (folder / name).is_file()}
 
 

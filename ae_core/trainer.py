@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from .config import LIVE_FIELDS, Config, ConfigError
-from .history import History, HistoryView
+from .history import History, HistoryView, _readonly
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -76,13 +76,6 @@ class Snapshot:
         return self.status in ACTIVE
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    """A read-only view; the arrays handed to it are never written again by their owner."""
-    a = a.view()
-    a.flags.writeable = False
-    return a
-
-
 class _Engine:
     """The TensorFlow side of one run: network, optimizer, in-graph sampler, compiled chunk."""
 
@@ -125,7 +118,7 @@ class _Engine:
         self.x_test = _as_tensor(data.x_test)
         self.digits = tf.constant(data.x_test[:n_digits])
         self.probe = tf.constant(data.x_test[:PROBE_SIZE])  # fixed batch for layer health
-        self.check = tf.constant(data.x_test[:CHECK_SIZE])  # the end-of-chunk check that the weights still work
+        self.check = self.digits[:CHECK_SIZE]  # the end-of-chunk check that the weights still work
         self.n_train = int(data.x_train.shape[0])
         self.rng = tf.random.Generator.from_seed(cfg.seed)
         self.noise = tf.Variable(float(cfg.noise), trainable=False, dtype=tf.float32)
@@ -186,27 +179,27 @@ class _Engine:
         losses = tf.TensorArray(tf.float32, size=MAX_CHUNK)
         # A plain while loop, not tf.range(n): a range tensor's shape would make XLA recompile per n.
         i = tf.constant(0, tf.int32)
+        step = self._distributed_step if self.distributed else self._local_step
         while i < n_steps:
-            if self.distributed:
-                loss = self._distributed_step(*self._batch(batch_size))
-                losses = losses.write(i, loss)
-                i += 1
-                if not tf.math.is_finite(loss):
-                    break  # the update is already applied on the replicas: the chunk's backup is restored
-                continue
-            clean, noisy = self._batch(batch_size)
-            with tf.GradientTape() as tape:
-                loss = self.loss_fn(clean, self.model(noisy, training=True))
-            grads = tape.gradient(loss, self.model.trainable_variables)
+            loss = step(*self._batch(batch_size))
             losses = losses.write(i, loss)
             i += 1
             if not tf.math.is_finite(loss):
                 break  # stop on the first NaN/inf: the weights before this chunk get restored
-            self.optimizer.apply(grads, self.model.trainable_variables)
         # The last update of the chunk is checked too: its loss would only show in the next chunk,
         # after the backup had already taken the broken weights.
         after = self.loss_fn(self.check, self.model(self.check, training=False))
         return losses.stack(), i, after
+
+    def _local_step(self, clean, noisy):
+        """One step on one device; returns the batch's loss (the update is applied even when the
+        loss is not finite: the chunk then ends and its backup is restored)."""
+        tf = self.tf
+        with tf.GradientTape() as tape:
+            loss = self.loss_fn(clean, self.model(noisy, training=True))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply(grads, self.model.trainable_variables)
+        return loss
 
     def _distributed_step(self, clean, noisy):
         """One step under the strategy: each replica takes its slice of the batch, computes the loss
@@ -333,20 +326,25 @@ def strategy_from_env():
         return _ENV_STRATEGY[0]
 
 
-_TENSORS: dict[int, tuple] = {}
+_TENSORS: dict[tuple, tuple] = {}
 _TENSORS_LOCK = threading.Lock()
 
 
+def _cached(kind: str, array: np.ndarray, make: Callable):
+    """``make(array)``, once per data array and kind: shared by every run on the same data set
+    (a tensor of the training set is ~190 MB). The array is kept with it so its id stays its own."""
+    with _TENSORS_LOCK:
+        hit = _TENSORS.get((kind, id(array)))
+        if hit is None or hit[0] is not array:
+            hit = (array, make(array))
+            _TENSORS[(kind, id(array))] = hit
+        return hit[1]
+
+
 def _as_tensor(array: np.ndarray):
-    """One tensor per data array, shared by every run on the same data set (saves ~190 MB a run)."""
     import tensorflow as tf
 
-    with _TENSORS_LOCK:
-        hit = _TENSORS.get(id(array))
-        if hit is None or hit[0] is not array:
-            hit = (array, tf.constant(array))
-            _TENSORS[id(array)] = hit
-        return hit[1]
+    return _cached("float", array, tf.constant)
 
 
 def _byte_pixels(array: np.ndarray) -> np.ndarray | None:
@@ -362,17 +360,14 @@ def _byte_pixels(array: np.ndarray) -> np.ndarray | None:
 
 
 def _training_tensor(array: np.ndarray):
-    """(tensor, is_bytes): one tensor per training array, shared by every run on the same data."""
+    """(tensor, is_bytes): the training set as uint8 when it is exactly k/255, else as it is."""
     import tensorflow as tf
 
-    with _TENSORS_LOCK:
-        key = ("train", id(array))
-        hit = _TENSORS.get(key)
-        if hit is None or hit[0] is not array:
-            as_bytes = _byte_pixels(array)
-            hit = (array, tf.constant(array if as_bytes is None else as_bytes), as_bytes is not None)
-            _TENSORS[key] = hit
-        return hit[1], hit[2]
+    def make(a):
+        as_bytes = _byte_pixels(a)
+        return tf.constant(a if as_bytes is None else as_bytes), as_bytes is not None
+
+    return _cached("train", array, make)
 
 
 class Trainer:
@@ -474,7 +469,7 @@ class Trainer:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not until(self._snapshot):
-                if not self._thread.is_alive() and not until(self._snapshot):
+                if not self._thread.is_alive():
                     raise RuntimeError(f"run {self.run_id}: the training thread has ended "
                                        f"({self._snapshot.status}: {self._snapshot.message})")
                 left = deadline - time.monotonic()
@@ -539,17 +534,10 @@ class Trainer:
         return Snapshot(
             run_id=self.run_id, config=config,
             status=status, message=message, step=history.n, elapsed=elapsed, steps_per_sec=sps,
-            history=history.view(), originals=self._originals(),
+            history=history.view(), originals=_readonly(self.dataset.x_test[:N_DIGITS]),
             reconstructions=_readonly(recon), recon_step=recon_step, test_loss=test_loss,
             data_source=self.dataset.source, version=next(self._version), health=health,
             first_layer=None if first_layer is None else _readonly(first_layer))
-
-    def _originals(self) -> np.ndarray:
-        """The fixed test digits, copied once per data set (not at every publication)."""
-        if getattr(self, "_originals_of", None) is not self.dataset:
-            self._originals_copy = _readonly(np.array(self.dataset.x_test[:N_DIGITS], copy=True))
-            self._originals_of = self.dataset
-        return self._originals_copy
 
     def _publish_now(self, status: str, message: str) -> None:
         with self._cond:
