@@ -2,6 +2,8 @@
 import ae_core  # noqa: F401  (quiets TensorFlow's start-up log before anything imports it)
 import streamlit as st
 
+from pages import common
+
 
 def _keep_keras_state() -> None:
     """After every script run Streamlit calls keras.backend.clear_session(), meant for scripts that
@@ -27,4 +29,4 @@ page = st.navigation([
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", url_path="explore"),
     st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs"),
 ])
-page.run()
+common.guarded(page.run)()

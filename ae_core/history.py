@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import time
+
 import numpy as np
 import pandas as pd
 
 SMOOTHING_SPAN = 50  # steps; the exponential moving average drawn over the noisy minibatch loss
+GESTURE_S = 1.5      # changes of one setting closer together than this are one gesture (one mark)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class History:
         self.test_step: list[int] = []
         self.test_loss: list[float] = []
         self.events: list[dict] = []
+        self._gestures: dict[str, dict] = {}  # setting -> its latest change: when, its mark, where it began
 
     def _grow(self, need: int) -> None:
         # Grow into new arrays: views handed out earlier keep pointing at the old ones, unchanged.
@@ -77,8 +81,28 @@ class History:
             self.test_step.append(step)
             self.test_loss.append(loss)
 
-    def add_event(self, step: int, elapsed: float, field_name: str, old, new) -> None:
-        self.events.append(dict(step=step, elapsed=elapsed, field=field_name, old=old, new=new))
+    def add_event(self, step: int, elapsed: float, field_name: str, old, new, now: float | None = None) -> None:
+        """Record a live change. Changes of one setting in quick succession (a slider moved with the
+        arrow keys, one press at a time) are one gesture: they update the gesture's mark instead of
+        adding marks on top of each other, and a gesture that ends where it began leaves no mark."""
+        now = time.monotonic() if now is None else now
+        gesture = self._gestures.get(field_name)
+        if gesture is not None and now - gesture["at"] < GESTURE_S:
+            gesture["at"] = now
+            event = gesture["event"]
+            if new == gesture["origin"]:
+                if event is not None:
+                    self.events = [e for e in self.events if e is not event]
+                gesture["event"] = None
+            elif event is not None:
+                event["new"] = new
+            else:
+                gesture["event"] = dict(step=step, elapsed=elapsed, field=field_name, old=gesture["origin"], new=new)
+                self.events.append(gesture["event"])
+            return
+        event = dict(step=step, elapsed=elapsed, field=field_name, old=old, new=new)
+        self.events.append(event)
+        self._gestures[field_name] = {"at": now, "event": event, "origin": old}
 
     def truncate(self, n: int) -> None:
         """Forget steps from ``n`` on (used when a chunk diverged and its weights were rolled back)."""

@@ -14,7 +14,15 @@ import threading
 import time
 import weakref
 
-from .trainer import RUNNING, Trainer
+from .trainer import RUNNING, Trainer, new_run_id  # noqa: F401  (new_run_id: the pages make run ids here)
+
+IDLE_SECONDS = 120.0   # a run nobody watches and that is not training is released after this long
+
+
+def default_slots() -> int:
+    """Concurrent runs a server holds by default: one per core (at least two), since each training
+    run keeps about one core busy."""
+    return max(2, os.cpu_count() or 2)
 
 
 class RegistryFull(RuntimeError):
@@ -31,9 +39,10 @@ def _env_number(name: str, default: float, cast=float):
 class Registry:
     def __init__(self, max_runs: int | None = None, *, idle_seconds: float | None = None,
                  watch_grace_s: float = 5.0, save=None):
-        self.max_runs = max_runs or _env_number("AE_MAX_RUNS", 2, int)
-        # A run nobody has looked at for this long, and that is not training, is released.
-        self.idle_seconds = idle_seconds or _env_number("AE_IDLE_SECONDS", 1800.0)
+        self.max_runs = max_runs or _env_number("AE_MAX_RUNS", default_slots(), int)
+        # A run nobody has looked at for this long, and that is not training, is released (its files
+        # were saved when it paused or finished, and again when it is released).
+        self.idle_seconds = idle_seconds or _env_number("AE_IDLE_SECONDS", IDLE_SECONDS)
         self.watch_grace_s = watch_grace_s  # a run looked at this recently is someone's: keep it
         self.save = save                    # save(trainer): called for each run at shutdown
         self._runs: dict[str, Trainer] = {}
@@ -71,13 +80,27 @@ class Registry:
             if len(self._runs) >= self.max_runs:
                 self._evict_one_unwatched()
             if len(self._runs) >= self.max_runs:
-                raise RegistryFull(
-                    f"All {self.max_runs} training slots of this server are busy with runs that are training "
-                    f"or being watched; pause one or try again in a minute (AE_MAX_RUNS sets the number).")
+                raise RegistryFull(self._full_message())
             trainer = Trainer(config, dataset, run_id=run_id, **kwargs)
             self._runs[trainer.run_id] = trainer
             self._seen[trainer.run_id] = time.monotonic()
             return trainer
+
+    def _full_message(self) -> str:
+        """Why no slot is free, and what would free one (lock held)."""
+        training = sum(t.snapshot().status == RUNNING for t in self._runs.values())
+        watched = len(self._runs) - training
+        parts = ([f"{training} {'run is' if training == 1 else 'runs are'} training"] if training else []) + \
+                ([f"{watched} {'is' if watched == 1 else 'are'} open in another tab"] if watched else [])
+        return (f"All {self.max_runs} training slots of this server are taken ({' and '.join(parts)}). "
+                f"A slot frees when a run finishes or its tab is closed (within {self.watch_grace_s:g} s), "
+                f"and this page then starts your run by itself; AE_MAX_RUNS sets the number of slots.")
+
+    def has_room(self) -> bool:
+        """True when :meth:`create` would find a slot now (freeing an unwatched, idle run if need be)."""
+        self.release_idle()
+        with self._lock:
+            return len(self._runs) < self.max_runs or bool(self._unwatched(self.watch_grace_s))
 
     def _evict_one_unwatched(self) -> None:
         """Free the slot of the least recently watched run that is not training (lock held).
@@ -101,9 +124,21 @@ class Registry:
         return stale
 
     def _drop(self, run_id: str) -> None:
+        """Release a run nobody watches (lock held): its thread ends at its chunk boundary and the run
+        is saved once more, off the caller's thread, so nothing it learnt is lost."""
         trainer = self._runs.pop(run_id)
         self._seen.pop(run_id, None)
         trainer.stop(timeout=0)
+        if self.save is not None and trainer.snapshot().step > 0:
+            threading.Thread(target=self._save_released, args=(trainer,), daemon=True,
+                             name=f"release-{run_id}").start()
+
+    def _save_released(self, trainer) -> None:
+        trainer.stop(timeout=5.0)
+        try:
+            self.save(trainer)
+        except Exception as e:  # the last periodic save stands
+            print(f"could not save released run {trainer.run_id}: {type(e).__name__}: {e}", file=sys.stderr)
 
     def release(self, run_id: str) -> None:
         """Stop a run and free its slot (its saved files stay on disk)."""

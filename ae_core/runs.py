@@ -49,7 +49,7 @@ def run_path(run_id: str, root: Path | None = None) -> Path:
     return (root or runs_dir()) / check_run_id(run_id)
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write through ``write(tmp_path)`` then rename: readers see the old file or the new one."""
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
@@ -66,12 +66,16 @@ def _write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
-         optimizer_state: list | None = None) -> Path:
-    """Save a trainer's snapshot (and its Keras model and optimizer state, if given) as a run folder."""
+         optimizer_state: list | None = None, dataset=None) -> Path:
+    """Save a trainer's snapshot (and its Keras model, optimizer state and data set, if given) as a
+    run folder. The data set is described in config.json, and kept in the folder when it was an
+    upload (see :mod:`ae_core.run_data`)."""
+    from . import run_data
+
     folder = run_path(snapshot.run_id, root)
     folder.mkdir(parents=True, exist_ok=True)
     old = _read_meta(folder)
@@ -79,12 +83,18 @@ def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
     meta["preset"] = meta["preset"] or old.get("preset")
     meta["created"] = old.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S")
     meta["saved"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if dataset is not None:
+        meta["data"] = run_data.describe(dataset)
+        if run_data.is_upload(dataset):
+            run_data.store(folder, dataset)
+    elif old.get("data"):
+        meta["data"] = old["data"]
     # The model first: config.json is written last, so a run with a config.json is complete.
     if nets is not None:
-        _atomic_write(folder / "model.keras", lambda tmp: nets.autoencoder.save(tmp))
+        atomic_write(folder / "model.keras", lambda tmp: nets.autoencoder.save(tmp))
     if optimizer_state is not None:
         arrays = {f"v{i:03d}": np.asarray(a) for i, a in enumerate(optimizer_state)}
-        _atomic_write(folder / OPTIMIZER_FILE, lambda tmp: np.savez(tmp, **arrays))
+        atomic_write(folder / OPTIMIZER_FILE, lambda tmp: np.savez(tmp, **arrays))
     _write_text(folder / "history.csv", to_frame(snapshot.history).to_csv(index=False))
     _write_text(folder / "events.json", json.dumps(list(snapshot.history.events), default=_jsonable, indent=1))
     _write_text(folder / "config.json", json.dumps({"config": snapshot.config.to_dict(), "run": meta}, indent=1,
@@ -241,7 +251,7 @@ def from_snapshot(snapshot, saved: SavedRun | None = None, root: Path | None = N
     save times come from its folder when it has been saved."""
     meta = _meta_of(snapshot, saved.name if saved else None)
     if saved is not None:
-        meta.update(created=saved.meta.get("created"), saved=saved.meta.get("saved"))
+        meta.update(created=saved.meta.get("created"), saved=saved.meta.get("saved"), data=saved.meta.get("data"))
     meta["live"] = True
     return SavedRun(snapshot.run_id, run_path(snapshot.run_id, root), snapshot.config, meta,
                     to_frame(snapshot.history), list(snapshot.history.events))
@@ -310,7 +320,10 @@ def _number(value) -> float | None:
 
 def summary_table(runs: list[SavedRun]) -> pd.DataFrame:
     """One row a run for the Runs page: run_id, name, live, preset, settings (the hyperparameters
-    that differ from the preset or between the runs), steps, loss, test_mse, elapsed, status, saved."""
+    that differ from the preset or between the runs), steps, loss, test_mse, elapsed, status, data
+    (what it trained on: an MSE on 300 digits is not one on 60 000), saved."""
+    from . import run_data
+
     settings = differing_settings(runs)
     rows = []
     for run, differs in zip(runs, settings):
@@ -327,10 +340,12 @@ def summary_table(runs: list[SavedRun]) -> pd.DataFrame:
             "test_mse": _number(m.get("test_mse")),
             "elapsed": _number(m.get("elapsed")),
             "status": str(m.get("status") or "unknown"),
+            "data": run_data.short_label(m.get("data") if isinstance(m.get("data"), dict) else None,
+                                         str(m.get("data_source") or "")),
             "saved": pd.to_datetime(m.get("saved") if isinstance(m.get("saved"), str) else None, errors="coerce"),
         })
     columns = ["run_id", "name", "live", "preset", "settings", "steps", "loss", "test_mse", "elapsed",
-               "status", "saved"]
+               "status", "data", "saved"]
     table = pd.DataFrame(rows, columns=columns)
     table["saved"] = pd.to_datetime(table["saved"], errors="coerce")
     for column in ("loss", "test_mse", "elapsed"):

@@ -5,9 +5,12 @@ hyperparameter to ``ae_core.config`` adds its control here without re-listing it
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import sys
 import threading
+import traceback
 
 import streamlit as st
 
@@ -29,11 +32,35 @@ def registry():
     return Registry(save=save_run)
 
 
+def new_run_id() -> str:
+    from ae_core.registry import new_run_id as make
+
+    return make()
+
+
+def guarded(part):
+    """Run a page, or a part that reruns on its own, so that an unexpected exception shows as one
+    sentence with a way on, never as a traceback in front of a room; the traceback goes to the
+    server's log. (Streamlit's own stop and rerun signals are not exceptions of this kind.)"""
+    @functools.wraps(part)
+    def run(*args, **kwargs):
+        try:
+            return part(*args, **kwargs)
+        except Exception as e:
+            print(f"ae-lab: unexpected error in {getattr(part, '__name__', 'a page')}:", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            st.error(f"Something went wrong here ({type(e).__name__}); the details are in the server's log "
+                     f"and training goes on. Reload the page, or open the Runs page.",
+                     icon=":material/error:")
+            st.page_link("pages/runs.py", label="Runs", icon=":material/folder_open:")
+    return run
+
+
 def save_run(trainer) -> None:
     """Save a live run to the run store (from its training thread, or at shutdown)."""
     from ae_core import runs
 
-    runs.save(trainer.snapshot(), trainer.model(), optimizer_state=trainer.optimizer_state())
+    runs.save(trainer.snapshot(), trainer.model(), optimizer_state=trainer.optimizer_state(), dataset=trainer.dataset)
 
 
 class _Job:

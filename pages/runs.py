@@ -56,7 +56,7 @@ else:
         table, key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", selection_default=default,
         hide_index=True, row_height=40, placeholder="—",
         column_order=["name", "live", "preset", "settings", "steps", "loss", "test_mse", "elapsed", "status",
-                      "saved"],
+                      "data", "saved"],
         column_config={
             "name": st.column_config.TextColumn("Name", width="medium"),
             "live": st.column_config.CheckboxColumn("Live", help="Held in memory by this server right now",
@@ -71,6 +71,7 @@ else:
             "test_mse": st.column_config.NumberColumn("Test MSE", format="%.4f"),
             "elapsed": st.column_config.NumberColumn("Time", format="%.1f s", help="Training seconds, pauses excluded"),
             "status": st.column_config.TextColumn("Status"),
+            "data": st.column_config.TextColumn("Data", help="What the run trained on: file · training / test digits"),
             "saved": st.column_config.DatetimeColumn("Saved", format="YYYY-MM-DD HH:mm"),
         })
     picked = [all_runs[i] for i in sorted(event.selection.rows) if i < len(all_runs)]  # in table order

@@ -5,122 +5,97 @@ import streamlit as st
 
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
+from ae_core.registry import RegistryFull
 from pages import common
+from pages import train_state as state
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
 
-
-# --- session start: attach to the run in the URL, or set up a new one ------------------------------
-def _init_session() -> None:
-    from ae_core.runs import RunError, check_run_id
-    from ae_core.trainer import new_run_id
-
-    run_id = st.query_params.get("run")
-    try:
-        run_id = check_run_id(run_id) if run_id else new_run_id()
-    except RunError as e:
-        st.session_state.notice = f"{e} A new run was started instead."
-        run_id = new_run_id()
-    trainer = common.registry().get(run_id)
-    saved = None if trainer is not None else common.saved_run(run_id)
-    if trainer is not None or saved is not None:
-        config = trainer.config if trainer is not None else saved.config
-        preset_name = cfg_lib.preset_of(config) or cfg_lib.DEFAULT_PRESET
-    else:
-        preset_name, config = common.config_from_url()
-    st.session_state.resume = saved
-    st.session_state.run_id = run_id
-    st.session_state.preset = preset_name
-    st.session_state.last_draft = config
-    st.session_state.present = st.query_params.get("present") == "1"
-    common.set_widgets(config)
-
-
-def _apply_preset(start_over: bool = False) -> None:
-    common.set_widgets(cfg_lib.PRESETS[st.session_state.preset])
-    st.session_state.start_over = start_over
-
-
-def _follow_other_viewers(trainer) -> None:
-    """Another tab may have changed a live setting of this run: show its value here too."""
-    last = st.session_state.last_draft
-    for name, (_, theirs) in last.diff(trainer.config).items():
-        if name in LIVE_FIELDS:
-            st.session_state[common.widget_key(name)] = theirs
-            st.session_state.last_draft = st.session_state.last_draft.replace(**{name: theirs})
-
-
-_linked = st.query_params.get("run")
-if "run_id" not in st.session_state or (_linked and _linked != st.session_state.run_id):
-    _init_session()  # a new session, or a link to another run ("Open in Train")
-elif common.widget_key("learning_rate") not in st.session_state:
-    # Back from another page: Streamlit dropped this page's widget values while that page ran.
-    st.session_state.preset = cfg_lib.preset_of(st.session_state.last_draft) or cfg_lib.DEFAULT_PRESET
-    common.set_widgets(st.session_state.last_draft)
-if st.session_state.get("notice"):
-    st.warning(st.session_state.notice)
-run_id = st.session_state.run_id
-registry = common.registry()
-trainer = registry.get(run_id)
-if trainer is not None:
-    _follow_other_viewers(trainer)
-
-# --- controls ----------------------------------------------------------------------------------------
+# Presentation mode: large type for a projector. Metric values are the largest thing on the page,
+# their labels and the captions smaller; slider internals keep their own sizes so labels never
+# overlap the tracks.
 PRESENT_CSS = """<style>
-h1 { font-size: 3.4rem !important; }
-[data-testid="stMetricValue"] { font-size: 3.6rem !important; }
-[data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
-.stButton button p, [data-testid="stMarkdownContainer"] p { font-size: 1.35rem; }
+h1 { font-size: 3.2rem !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] > div { font-size: 3.4rem !important;
+  line-height: 1.15 !important; }
+[data-testid="stMetricLabel"] p { font-size: 1.45rem !important; }
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.2rem !important; }
+.stButton button p { font-size: 1.3rem !important; }
+[data-testid="stWidgetLabel"] p { font-size: 1.2rem !important; }
 </style>"""
 
+
+# --- session: the run in the URL, and this tab's draft ---------------------------------------------
+state.ensure_session()
+registry = common.registry()
+trainer = registry.get(st.session_state.run_id)
+if trainer is not None:
+    state.follow_other_viewers(trainer)
+state.point_widgets()
 common.hold_still("live_view", "inside_view")
 
-with st.sidebar:
-    present = st.toggle("Presentation mode", key="present",
-                        help="Large type, the essentials on the page, the four presets one click away, fixed seed.")
 
-if present:
-    # A demo in front of a room: presets as big buttons, the two live knobs on the page, and
-    # the rest tucked into the sidebar. A preset click starts over at once with the preset's seed,
-    # so the same demo repeats itself.
+# --- controls ----------------------------------------------------------------------------------------
+def presentation_controls() -> None:
+    """A demo in front of a room: presets as big buttons, the two live knobs on the page, and the
+    rest tucked into the sidebar. A preset click starts over with the preset's seed, so the same
+    demo repeats itself."""
     st.html(PRESENT_CSS)
     bar = st.columns([2, 1.4, 1.4])
-    bar[0].segmented_control("Preset", list(cfg_lib.PRESETS), key="preset", required=True,
-                             on_change=_apply_preset, args=(True,))
-    bar[0].caption(cfg_lib.PRESET_BLURBS[st.session_state.preset])
+    bar[0].segmented_control("Preset", list(cfg_lib.PRESETS), key=state.PRESET_BUTTONS,
+                             on_change=state.on_preset_button)
+    bar[0].caption(cfg_lib.PRESET_BLURBS[state.preset_name()])
     common.config_widget("learning_rate", container=bar[1])
     common.config_widget("batch_size", container=bar[2])
     with st.sidebar.expander("All settings"):
         for name in cfg_lib.FIELDS:
             if name not in ("learning_rate", "batch_size"):
                 common.config_widget(name)
-else:
+
+
+def sidebar_controls() -> None:
     with st.sidebar:
-        st.selectbox("Preset", list(cfg_lib.PRESETS), key="preset", on_change=_apply_preset,
+        st.selectbox("Preset", list(cfg_lib.PRESETS), key=state.PRESET_MENU, on_change=state.on_preset_menu,
                      help="Load a whole configuration; the controls below then fine-tune it.")
-        st.caption(cfg_lib.PRESET_BLURBS[st.session_state.preset])
+        st.caption(cfg_lib.PRESET_BLURBS[state.preset_name()])
         st.subheader("Live", help="These apply to the running run at once and are marked on the loss curve.")
         for name in cfg_lib.FIELDS:
             if name in LIVE_FIELDS:
                 common.config_widget(name)
-        st.subheader("Network", help="Changing these needs a new network: press Reset to apply.")
+        st.subheader("Network", help="Changing these needs a new network: press Reset to start a new run.")
         for name in cfg_lib.FIELDS:
             if name not in LIVE_FIELDS:
                 common.config_widget(name)
 
-with st.sidebar.expander("Your own data"):
-    upload = st.file_uploader("28×28 grayscale digits (NPZ, CSV, gzipped IDX in a zip)",
-                              type=["npz", "csv", "gz", "zip"], key="upload")
-    if upload is not None:
-        from ae_core.data import DataError
 
-        try:
-            st.session_state.dataset_key = common.load_upload(upload)
-            st.success(f"{upload.name} loaded; press Reset to train on it.")
-        except DataError as e:
-            st.error(str(e))
-    if st.session_state.get("dataset_key") and st.button("Use the built-in MNIST"):
-        st.session_state.dataset_key = None
+def data_controls(run_dataset) -> None:
+    with st.sidebar.expander("Your own data"):
+        upload = st.file_uploader("28×28 grayscale digits (NPZ, CSV, gzipped IDX in a zip)",
+                                  type=["npz", "csv", "gz", "zip"], key="upload")
+        if upload is not None:
+            from ae_core.data import DataError
+
+            try:
+                key = common.load_upload(upload)
+                if common.uploads()[key] is not run_dataset and st.session_state.get("uploaded") != key:
+                    state.choose_upload(key)
+                st.session_state.uploaded = key
+                st.success(f"{upload.name} loaded; the next run (Reset) trains on it.")
+            except DataError as e:
+                st.error(str(e))
+        default, chosen = common.current_dataset(), state.chosen_dataset()
+        if run_dataset is not default or (chosen is not None and chosen is not default):
+            st.button("Use the built-in MNIST", on_click=state.choose_default,
+                      help="The next run (Reset) trains on the server's default data set.")
+
+
+with st.sidebar:
+    st.toggle("Presentation mode", key=state.PRESENT_TOGGLE, on_change=state.on_present_toggle,
+              help="Large type, the essentials on the page, the presets one click away, fixed seed.")
+if state.presenting():
+    presentation_controls()
+else:
+    sidebar_controls()
 
 try:
     draft = common.draft_config()
@@ -128,37 +103,42 @@ except ConfigError as e:
     st.sidebar.error(str(e))
     draft = None
 
-# --- header ----------------------------------------------------------------------------------------
 st.title("Watch an autoencoder learn")
-if draft is not None:
-    from ae_core.model import parameter_count
-
-    st.caption(" → ".join(str(w) for w in draft.layer_widths)
-               + f" · {parameter_count(draft):,} parameters · {draft.activation}, {draft.optimizer}")
-
-dataset = common.dataset_or_wait("Loading MNIST… (set AE_MNIST_PATH to use your own file)",
-                                 "No data set could be loaded")
-if dataset is None:
+default_dataset = common.dataset_or_wait("Loading MNIST… (set AE_MNIST_PATH to use your own file)",
+                                         "No data set could be loaded")
+if default_dataset is None:
     st.stop()
 
-st.caption(f"Data: {dataset.source} · {dataset.n_train:,} training / {dataset.n_test:,} test digits")
-if (warning := common.data_warning()) and not st.session_state.get("dataset_key"):
-    st.warning(warning)
 
 # --- the run ---------------------------------------------------------------------------------------
-if trainer is None:
-    from ae_core import runs
-    from ae_core.registry import RegistryFull
+def full_server(error) -> None:
+    """No slot for a new run: say what would free one, offer the runs there are, and try again on
+    its own until a slot is free."""
+    st.error(str(error))
+    live = [t for t in registry.trainers()]
+    if live:
+        st.markdown("Watch a run on this server instead:")
+        for other in live:
+            snap = other.snapshot()
+            st.markdown(f"- [{other.run_id}](?run={other.run_id}) · {snap.status} · step {snap.step:,}")
+    st.page_link("pages/runs.py", label="See saved runs on the Runs page", icon=":material/folder_open:")
 
-    saved = st.session_state.get("resume")
-    extra = runs.resume_kwargs(saved) if saved is not None else {}
-    try:
-        trainer = registry.create(saved.config if saved is not None else (draft or cfg_lib.PRESETS[st.session_state.preset]),
-                                  dataset, run_id=run_id, on_checkpoint=common.save_run, **extra)
-    except RegistryFull as e:
-        st.error(str(e))
-        st.stop()
-    st.session_state.resume = None
+    @st.fragment(run_every=2.0)
+    def retry():
+        if registry.has_room():
+            st.rerun()
+        st.caption("Waiting for a free slot; this page starts your run as soon as one frees.")
+
+    retry()
+    st.stop()
+
+
+try:
+    trainer = state.attach_or_create(registry, st.session_state.run_id, draft, default_dataset)
+except RegistryFull as e:
+    full_server(e)
+state.show_notes()
+data_controls(trainer.dataset)
 
 if draft is not None:
     last = st.session_state.last_draft
@@ -168,21 +148,54 @@ if draft is not None:
     if live:
         trainer.update(**live)
     st.session_state.last_draft = draft
+    next_data = state.chosen_dataset()
+    data_pending = next_data is not None and next_data is not trainer.dataset
     pending = trainer.config.needs_reset(draft)
-    data_pending = trainer.dataset is not dataset
     snap = trainer.snapshot()
     start_over = st.session_state.pop("start_over", False)
     if start_over or (pending or data_pending) and snap.step == 0 and snap.status in ("preparing", "ready"):
-        trainer.reset(draft, dataset=dataset)  # nothing trained yet: apply at once
+        trainer = state.new_run(trainer, draft, next_data or trainer.dataset)  # nothing trained yet: at once
         pending, data_pending = [], False
+
+
+def header(trainer, draft, pending, data_pending, next_data) -> None:
+    """What the run is (its network and its data), and what the controls would change on Reset."""
+    from ae_core.model import parameter_count
+
+    config = trainer.config
+    st.caption(" → ".join(str(w) for w in config.layer_widths)
+               + f" · {parameter_count(config):,} parameters · {config.activation}, {config.optimizer}"
+               + f" · run {trainer.run_id}")
+    st.caption(f"Data: {trainer.dataset.source} · {trainer.dataset.n_train:,} training / "
+               f"{trainer.dataset.n_test:,} test digits")
     if pending or data_pending:
-        what = [f"{cfg_lib.spec(k)['label'].lower()} {getattr(trainer.config, k)} → {getattr(draft, k)}"
-                for k in pending] + (["the data set"] if data_pending else [])
-        st.warning("Pending: " + "; ".join(what) + ". **Reset to apply.**", icon="✋")
-    common.sync_url(run_id, st.session_state.preset, draft, present=present)
+        what = [f"{cfg_lib.spec(k)['label'].lower()} {cfg_lib.format_value(k, getattr(config, k))} → "
+                f"{cfg_lib.format_value(k, getattr(draft, k))}" for k in pending]
+        what += [f"the data set → {next_data.source}"] if data_pending else []
+        st.warning("Pending: " + "; ".join(what) + ". **Reset to start a new run with them.**",
+                   icon=":material/pending:")
+
+
+if draft is not None:
+    header(trainer, draft, pending, data_pending, next_data)
+    common.sync_url(trainer.run_id, state.preset_name(), draft, present=state.presenting())
+else:
+    header(trainer, trainer.config, [], False, None)
+if (warning := common.data_warning()) and trainer.dataset is default_dataset:
+    st.warning(warning)
 
 
 # --- live view -------------------------------------------------------------------------------------
+def _reset(trainer) -> None:
+    try:
+        config = common.draft_config()
+    except ConfigError as e:
+        st.error(str(e))
+        return
+    state.new_run(trainer, config, state.chosen_dataset() or trainer.dataset)
+    st.rerun()
+
+
 def _controls(trainer, snap):
     """The buttons; returns what the snapshot should show once a pressed command took effect."""
     status = snap.status
@@ -202,21 +215,18 @@ def _controls(trainer, snap):
                       help="Train the number of steps on the right, then pause."):
         trainer.step(int(st.session_state.get("step_size", 10)))
         effect = lambda s: s.step > snap.step  # noqa: E731
-    if cols[4].button("Reset", width="stretch", help="A new network with the settings on the left."):
-        try:
-            trainer.reset(common.draft_config(), dataset=common.current_dataset() or trainer.dataset)
-        except ConfigError as e:
-            st.error(str(e))
-        st.rerun()
-    cols[5].number_input("Steps per Step", 1, 100_000, value=10, key="step_size", label_visibility="collapsed",
-                         help="Steps per click of Step")
+    if cols[4].button("Reset", width="stretch",
+                      help="Start a new run with the settings on the left; this one stays saved on the Runs page."):
+        _reset(trainer)
+    cols[5].number_input("Steps per Step", 1, 100_000, value=10, key="step_size",
+                         help="How many steps one click of Step trains")
     return effect
 
 
 @st.fragment(run_every=REFRESH_S)
 def live_view(run_id: str) -> None:
     with st.container(key="live_view"):
-        _live_view(run_id)
+        common.guarded(_live_view)(run_id)
 
 
 def _live_view(run_id: str) -> None:
@@ -224,8 +234,12 @@ def _live_view(run_id: str) -> None:
 
     trainer = common.registry().get(run_id)
     if trainer is None:
-        st.info("This run was released from memory; its saved files are on the Runs page. Reload to start anew.")
+        st.info("This run was released from memory (its files are saved). Reload the page to continue it, "
+                "or find it on the Runs page.")
+        st.page_link("pages/runs.py", label="Runs", icon=":material/folder_open:")
         return
+    if state.others_changed(trainer):
+        st.rerun(scope="app")  # another tab changed a live setting: redraw the controls with it
     effect = _controls(trainer, trainer.snapshot())
     if effect is not None:
         # Show a command's effect in this very refresh (a chunk ends within ~0.1 s), not the next one.
@@ -246,8 +260,10 @@ def _live_view(run_id: str) -> None:
     m[0].metric("Step", f"{snap.step:,} / {budget:,}")
     m[1].metric("Loss", f"{snap.loss:.4f}" if snap.loss is not None else "—")
     m[2].metric("Test MSE", f"{snap.test_loss:.4f}" if snap.test_loss is not None else "—")
-    m[3].metric("Steps/s", f"{snap.steps_per_sec:,.0f}" if snap.status == "running" else "—")
-    st.progress(min(1.0, snap.step / max(budget, 1)), text=f"{snap.elapsed:.1f} s of training")
+    running = snap.status == "running"
+    m[3].metric("Steps/s", f"{snap.steps_per_sec:,.0f}" if running else "—")
+    speed = f" · {snap.steps_per_sec * snap.config.batch_size:,.0f} digits/s" if running else ""
+    st.progress(min(1.0, snap.step / max(budget, 1)), text=f"{snap.elapsed:.1f} s of training{speed}")
 
     chart, grids = st.columns([3, 2])
     with chart:
@@ -280,7 +296,7 @@ def _live_view(run_id: str) -> None:
 def inside_view(run_id: str) -> None:
     """First-layer filters and layer health, refreshed every 2 s (they change slowly)."""
     with st.container(key="inside_view"):
-        _inside_view(run_id)
+        common.guarded(_inside_view)(run_id)
 
 
 def _inside_view(run_id: str) -> None:
@@ -311,7 +327,7 @@ def _inside_view(run_id: str) -> None:
         st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {snap.recon_step:,}.")
 
 
-live_view(run_id)
+live_view(trainer.run_id)
 
 st.subheader("Inside the network")
 if draft is not None:
@@ -319,4 +335,4 @@ if draft is not None:
 
     waiting = draft if trainer.config.needs_reset(draft) else None
     st.graphviz_chart(viz_network.architecture_dot(trainer.config, pending=waiting))
-inside_view(run_id)
+inside_view(trainer.run_id)

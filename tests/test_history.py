@@ -169,3 +169,27 @@ def test_from_frames_of_a_long_history_keeps_every_row():
     h.extend(np.linspace(1, 0, 5000, dtype=np.float32), 0.01, 256, 0.0, 10.0)
     back = History.from_frames(to_frame(h.view()), [])
     np.testing.assert_array_equal(back.view().loss, h.view().loss)
+
+
+def test_quick_changes_of_one_setting_are_one_mark():
+    """Four arrow-key presses on the learning-rate slider: one mark from the first value to the last."""
+    h = History()
+    for i, (old, new) in enumerate([(0.01, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2)]):
+        h.add_event(10 + i, 1.0 + i / 10, "learning_rate", old, new, now=100.0 + 0.3 * i)
+    assert [(e["old"], e["new"], e["step"]) for e in h.view().events] == [(0.01, 0.2, 10)]
+    # another setting in the same moment is its own mark
+    h.add_event(12, 1.2, "batch_size", 256, 512, now=100.5)
+    # a later, separate gesture is a new mark
+    h.add_event(40, 3.0, "learning_rate", 0.2, 0.1, now=110.0)
+    assert [(e["field"], e["old"], e["new"]) for e in h.view().events] == [
+        ("learning_rate", 0.01, 0.2), ("batch_size", 256, 512), ("learning_rate", 0.2, 0.1)]
+
+
+def test_a_gesture_that_ends_where_it_began_leaves_no_mark():
+    h = History()
+    h.add_event(5, 0.5, "learning_rate", 0.003, 0.01, now=10.0)   # an earlier, finished change
+    h.add_event(20, 2.0, "learning_rate", 0.01, 0.02, now=50.0)
+    h.add_event(21, 2.1, "learning_rate", 0.02, 0.01, now=50.4)   # back: the gesture's mark goes
+    assert [(e["old"], e["new"]) for e in h.view().events] == [(0.003, 0.01)]
+    h.add_event(22, 2.2, "learning_rate", 0.01, 0.05, now=50.8)   # same gesture goes on elsewhere
+    assert [(e["old"], e["new"], e["step"]) for e in h.view().events] == [(0.003, 0.01, 5), (0.01, 0.05, 22)]

@@ -95,20 +95,41 @@ def test_start_trains_and_the_view_updates_with_a_live_learning_rate_change():
     _wait(lambda: trainer.snapshot().step > held)
 
 
-def test_a_network_change_is_pending_until_reset():
+def test_a_network_change_is_pending_until_reset_which_starts_a_new_run_and_keeps_the_old():
+    from ae_core import runs
+
     at = _app()
     trainer = _trainer(at)
+    old_id = trainer.run_id
     trainer.wait_ready()
     trainer.step(20)
     _wait(lambda: trainer.snapshot().status == "paused")
     at.run()
     next(s for s in at.selectbox if s.label == "Activation").set_value("tanh").run()
-    assert any("Reset to apply" in w.value for w in at.warning)
+    assert any("Pending: activation relu → tanh" in w.value for w in at.warning)
     assert trainer.config.activation == "relu"
+    header = " ".join(c.value for c in at.caption)
+    assert "relu" in header and "tanh" not in header   # the header shows the run's network, not the draft
     _button(at, "Reset").click().run()
-    _wait(lambda: trainer.snapshot().status == "ready")
-    assert trainer.config.activation == "tanh" and trainer.snapshot().step == 0
-    assert not any("Reset to apply" in w.value for w in at.warning)
+    assert not at.exception
+    fresh = _trainer(at)
+    assert fresh is not trainer and fresh.run_id != old_id
+    assert at.query_params["run"] == fresh.run_id
+    fresh.wait_ready()
+    assert fresh.config.activation == "tanh" and fresh.snapshot().step == 0
+    assert not any("Pending" in w.value for w in at.warning)
+    kept = runs.load(old_id)   # the run it replaced is saved with its 20 steps, not overwritten
+    assert len(kept.history) == 20 and kept.config.activation == "relu"
+    assert {old_id, fresh.run_id} <= {r.run_id for r in runs.with_live(runs.list_runs(), [fresh.snapshot()])}
+
+
+def test_reset_before_any_step_replaces_the_untouched_run():
+    at = _app()
+    trainer = _trainer(at)
+    trainer.wait_ready()
+    at.run()
+    _button(at, "Reset").click().run()
+    assert _trainer(at) is trainer and at.query_params["run"] == trainer.run_id
 
 
 def test_reloading_with_the_run_in_the_url_reattaches():
@@ -165,21 +186,43 @@ def test_a_saved_run_in_the_url_continues_with_its_history(tmp_path, mnist_path)
 
 
 def test_presentation_mode_puts_presets_one_click_away():
+    from ae_core import runs
+    from ae_core.config import PRESETS
+
     at = _app({"present": "1"})
-    assert at.toggle(key="present").value is True
+    assert at.toggle(key="present_toggle").value is True
     trainer = _trainer(at)
     trainer.wait_ready()
     trainer.step(10)
     _wait(lambda: trainer.snapshot().step == 10)
     at.run()
-    presets = at.button_group(key="preset")
-    presets.set_value("seed").run()
-    _wait(lambda: trainer.snapshot().status == "ready", 120)
-    assert trainer.config == __import__("ae_core.config", fromlist=["PRESETS"]).PRESETS["seed"]
-    assert trainer.snapshot().step == 0  # one click started the demo over, fixed seed included
-    assert at.query_params["present"] == "1"
+    at.button_group(key="preset_buttons").set_value("seed").run()
+    assert not at.exception
+    demo = _trainer(at)
+    demo.wait_ready()
+    assert demo.config == PRESETS["seed"] and demo.snapshot().step == 0  # the demo started over, fixed seed
+    assert demo.run_id != trainer.run_id and len(runs.load(trainer.run_id).history) == 10
+    assert at.query_params["present"] == "1" and at.query_params["preset"] == "seed"
     labels = {s.label for s in at.main.select_slider}
     assert {"Learning rate", "Batch size"} <= labels
+
+
+def test_presentation_mode_toggled_on_and_off_keeps_the_preset():
+    """Item 1 of the newcomer report: the toggle crashed (KeyError: None) and, switched off, showed
+    the seed preset while the run was another."""
+    from ae_core.config import PRESET_BLURBS
+
+    at = _app({"preset": "latent2"})
+    at.toggle(key="present_toggle").set_value(True).run()
+    assert not at.exception
+    assert at.button_group(key="preset_buttons").value == "latent2"
+    assert any(c.value == PRESET_BLURBS["latent2"] for c in at.caption)
+    at.toggle(key="present_toggle").set_value(False).run()
+    assert not at.exception
+    assert at.selectbox(key="preset_menu").value == "latent2"
+    assert any(c.value == PRESET_BLURBS["latent2"] for c in at.caption)
+    assert at.query_params["preset"] == "latent2" and "present" not in at.query_params
+    assert _trainer(at).config.latent == 2
 
 
 def test_a_bad_data_file_is_named_on_the_page_and_the_page_stays_usable(monkeypatch, tmp_path):

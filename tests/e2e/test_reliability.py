@@ -33,7 +33,7 @@ def test_four_sessions_train_at_once_and_a_fifth_is_told_why_not(tmp_path, mnist
 
         fifth = browser.new_context().new_page()
         fifth.goto(url)
-        fifth.get_by_text("training slots of this server are busy").wait_for(timeout=60_000)
+        fifth.get_by_text("training slots of this server are taken").wait_for(timeout=60_000)
 
 
 def test_sigterm_saves_running_runs_and_ends_quickly(tmp_path, mnist_path):
