@@ -277,3 +277,61 @@ def test_inside_the_network_shows_the_diagram_filters_and_layer_health():
     next(s for s in at.slider if s.label == "Layer 1 width").set_value(512).run()
     dot = at.get("graphviz_chart")[0].proto.spec
     assert "pending: Reset to apply" in dot and "encoder_1\\n512" in dot
+
+
+def _upload(n_train=300, n_test=60):
+    import numpy as np
+
+    from ae_core.data import Dataset
+
+    rng = np.random.default_rng(3)
+    x = (rng.integers(0, 256, (n_train + n_test, 784)) / 255).astype(np.float32)
+    y = rng.integers(0, 10, n_train + n_test).astype(np.int64)
+    return Dataset(x[:n_train], y[:n_train], x[n_train:], y[n_train:], format="npz",
+                   source="MNIST from the uploaded file my_digits.npz (NPZ, Keras layout)", path=None)
+
+
+def test_uploaded_data_belongs_to_the_run_in_every_tab_and_after_a_restart():
+    """Item 3 of the newcomer report: a reload or a second tab showed the bundled digits and a
+    pending data change; Reset there switched the run's data; a saved run reopened on other data."""
+    from ae_core import runs
+    from pages import common
+
+    at = _app()
+    common.uploads()["my-upload"] = _upload()
+    at.session_state["data_choice"] = "my-upload"
+    at.run()
+    trainer = _trainer(at)
+    assert trainer.dataset.n_train == 300           # an untouched run takes the upload at once
+    trainer.wait_ready()
+    trainer.step(5)
+    _wait(lambda: trainer.snapshot().status == "paused")
+
+    other = _app({"run": trainer.run_id})           # a second tab (or a reload)
+    assert _trainer(other) is trainer
+    assert any("my_digits.npz" in c.value and "300 training" in c.value for c in other.caption)
+    assert not any("Pending" in w.value for w in other.warning)
+    _button(other, "Reset").click().run()           # Reset there keeps the run's data
+    assert _trainer(other).dataset is trainer.dataset and _trainer(other).run_id != trainer.run_id
+
+    common.registry().release(trainer.run_id)      # the server forgets the live run...
+    reopened = _app({"run": trainer.run_id})        # ...and a link to it brings it back on its own data
+    again = _trainer(reopened)
+    again.wait(lambda s: s.status == "paused", 120)
+    assert again.dataset.n_train == 300 and again.snapshot().step == 5
+    assert not any("continues on" in w.value for w in reopened.warning)
+    assert runs.load(trainer.run_id).meta["data"]["n_train"] == 300
+
+
+def test_an_unexpected_error_on_a_page_is_one_sentence_not_a_traceback(monkeypatch):
+    from ae_core import viz
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("chart broke")
+
+    monkeypatch.setattr(viz, "loss_figure", broken)
+    at = _app()
+    assert not at.exception
+    sentence = next(e.value for e in at.error if "Something went wrong here" in e.value)
+    assert "RuntimeError" in sentence and "chart broke" not in sentence and "\n" not in sentence
+    assert {"Start", "Reset"} <= {b.label for b in at.button}   # the rest of the page still works
