@@ -178,7 +178,7 @@ if draft is not None:
     if pending or data_pending:
         what = [f"{cfg_lib.spec(k)['label'].lower()} {getattr(trainer.config, k)} → {getattr(draft, k)}"
                 for k in pending] + (["the data set"] if data_pending else [])
-        st.warning("Pending: " + "; ".join(what) + ". **Reset to apply.**", icon="✋")
+        st.warning("Pending: " + "; ".join(what) + ". **Reset to apply.**", icon=":material/pan_tool:")
     common.sync_url(run_id, st.session_state.preset, draft, present=present)
 
 
