@@ -86,7 +86,7 @@ def health_figure(layers: list[LayerHealth] | tuple, *, layer: int = 0, falling:
     names = [h.label for h in layers]
     chosen = layers[layer]
     fig = make_subplots(rows=2, cols=2, specs=[[{"colspan": 2}, None], [{}, {}]], vertical_spacing=0.2,
-                        horizontal_spacing=0.12, row_heights=[0.45, 0.55],
+                        horizontal_spacing=0.16, column_widths=[0.55, 0.45], row_heights=[0.45, 0.55],
                         subplot_titles=(f"{chosen.label} outputs", "dead or saturated", "gradient norm"))
     centres = 0.5 * (chosen.hist_edges[:-1] + chosen.hist_edges[1:])
     fig.add_trace(go.Bar(x=centres, y=chosen.hist_counts / max(chosen.hist_counts.sum(), 1), marker_color=TEST,
@@ -107,7 +107,9 @@ def health_figure(layers: list[LayerHealth] | tuple, *, layer: int = 0, falling:
     fig.update_yaxes(tickformat=".0%", row=1, col=1)
     # Room for a full bar's "100%" to the right of it, inside the gap before the next plot.
     fig.update_xaxes(range=[0, 1], tickvals=[0, 0.5, 1], tickformat=".0%", row=2, col=1)
-    fig.update_xaxes(range=[0, 1.1 * max(max(norms), 1e-12)], tickformat=".2~g", nticks=4, row=2, col=2)
+    # A network whose gradients all vanished gets an axis of 0…1, not one of 0…1e-12.
+    top = max(norms) if max(norms) > 1e-9 else 1.0
+    fig.update_xaxes(range=[0, 1.1 * top], tickformat=".2~g", nticks=4, row=2, col=2)
     fig.update_yaxes(autorange="reversed", automargin=True, row=2, col=1)
     fig.update_yaxes(autorange="reversed", showticklabels=False, row=2, col=2)
     return _layout(fig, "Layer health", height)
