@@ -1,6 +1,7 @@
 """The README's command lines work as written, from the repository's root, right after `make run`:
 every Python tool is called from the virtual environment the Makefile creates (the packages live
-there, not in the system's Python), and the CLI lines run for real."""
+there, not in the system's Python); the CLI's `data` and `presets` lines run for real and its `train`
+lines are parsed by the CLI's own code (tests/test_cli.py trains for real)."""
 from __future__ import annotations
 
 import json
