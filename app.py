@@ -1,8 +1,13 @@
 """The autoencoder lab: `streamlit run app.py`."""
+from pathlib import Path
+
 import ae_core  # noqa: F401  (quiets TensorFlow's start-up log before anything imports it)
 import streamlit as st
 
 from pages import common
+
+# A file of our own: a ":material/…:" page icon makes the browser fetch it from a font server.
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
 
 
 def _keep_keras_state() -> None:
@@ -21,7 +26,7 @@ def _keep_keras_state() -> None:
 _keep_keras_state()
 
 # Presentation mode (?present=1) starts with the sidebar folded away.
-st.set_page_config(page_title="Autoencoder lab", page_icon=":material/neurology:", layout="wide",
+st.set_page_config(page_title="Autoencoder lab", page_icon=FAVICON, layout="wide",
                    initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto")
 
 page = st.navigation([

@@ -66,13 +66,17 @@ def cmd_train(args) -> int:
     trainer.wait_ready()
     started = time.monotonic()
     trainer.start()
+    # Step lines follow the notebook's `Step i: Minibatch Loss` exactly: i is the 0-based index of the
+    # step (its loss is measured before that step's update), every log_every steps from 0, as in
+    # history.csv and on the page's chart. The last step always gets its line too.
     printed = 0  # next step index whose log line is due
     snap = trainer.snapshot()
     while True:
         snap = trainer.wait(lambda s, v=snap.version: s.version > v, timeout=3600)
         losses, lrs = snap.history.loss, snap.history.learning_rate
+        last = snap.step - 1 if snap.status in (DONE, DIVERGED, ERROR) else -1
         while printed < snap.step:
-            if printed % args.log_every == 0:
+            if printed % args.log_every == 0 or printed == last:
                 if args.json:
                     _print_json({"step": printed, "loss": round(float(losses[printed]), 6),
                                  "lr": float(f"{lrs[printed]:.6g}")})

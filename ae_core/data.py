@@ -69,7 +69,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     format: str           # "npz" | "idx" | "csv" | "keras" | "bundled"
-    source: str           # a sentence for the page, e.g. "MNIST from /abs/mnist.npz (NPZ, Keras layout)"
+    source: str           # a sentence for the page, e.g. "MNIST from /abs/mnist.npz (NPZ, Keras layout)" or
+                          # "my_digits.npz (uploaded NPZ, Keras layout)"
     path: str | None
 
     @property
@@ -184,8 +185,11 @@ def load_upload(data: bytes, filename: str, max_bytes: int = 50 * 2**20) -> Data
         except DataError as e:
             # Messages may mention the temporary folder; the user only knows their file's name.
             raise DataError(str(e).replace(str(target), name).replace(tmp, name)) from None
-        # The temporary file is gone after this block, so the dataset must not point at it.
-        source = ds.source.replace(f"from {target}", f"from the uploaded file {name}")
+        # The temporary file is gone after this block, so the dataset must not point at it. Any file
+        # of digits may come up, not only MNIST: name it by the user's file name and what was found
+        # in it (the loaders' sources end in that description, which holds no parenthesis).
+        found = ds.source.rpartition(" (")[2].removesuffix(")")
+        source = f"{name} (uploaded {found}{'' if ds.has_labels else ', no labels'})"
         return dataclasses.replace(ds, source=source, path=None)
 
 

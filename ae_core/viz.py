@@ -68,7 +68,20 @@ def loss_figure(view: HistoryView, *, log_y: bool = False, x: str = "step", heig
                            font=dict(color=EVENT, size=14), bgcolor="rgba(0,0,0,0.5)")
     fig.update_xaxes(title="training seconds" if x == "elapsed" else "step", rangemode="tozero")
     fig.update_yaxes(title="loss", type="log" if log_y else "linear")
+    if not n and not np.any(view.test_step > 0):  # an evaluation before any step is not drawn either
+        _empty_state(fig, EMPTY_LOSS)
     return _layout(fig, "Loss", height)
+
+
+EMPTY_LOSS = "The loss curve appears with the first steps."
+
+
+def _empty_state(fig, message: str) -> None:
+    """A chart with nothing to draw yet says so, on bare axes (not an empty log scale of 0.1…10k)."""
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, range=[0, 1])
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, type="linear", range=[0, 1])
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=18, color="#a0aec0"))
 
 
 def overlay_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, x_title: str = "step",

@@ -7,20 +7,21 @@ from __future__ import annotations
 import numpy as np
 
 from .config import Config
-from .health import LayerHealth, pretty_name
+from .health import ALARM, EXPECTED, NOTABLE, OK, OUTPUT, LayerHealth, layer_label, verdict
 from .viz import EVENT, SMOOTH, TEST, _layout, digit_grid
 
 
 def layer_table(cfg: Config) -> list[dict]:
-    """One row a weight layer: name, inputs, units, activation, parameters (weights + biases)."""
+    """One row a weight layer: name (Keras'), label (on screen), inputs, units, activation, parameters
+    (weights + biases)."""
     widths = cfg.layer_widths
     n_hidden = len(cfg.hidden)
     names = ([f"encoder_{i + 1}" for i in range(n_hidden)] + ["latent"]
-             + [f"decoder_{i + 1}" for i in range(n_hidden)] + ["reconstruction"])
+             + [f"decoder_{i + 1}" for i in range(n_hidden)] + [OUTPUT])
     rows = []
     for name, fan_in, units in zip(names, widths[:-1], widths[1:]):
-        activation = cfg.output_activation if name == "reconstruction" else cfg.activation
-        rows.append(dict(name=name, inputs=fan_in, units=units, activation=activation,
+        activation = cfg.output_activation if name == OUTPUT else cfg.activation
+        rows.append(dict(name=name, label=layer_label(name), inputs=fan_in, units=units, activation=activation,
                          parameters=fan_in * units + units))
     return rows
 
@@ -45,7 +46,7 @@ def architecture_dot(cfg: Config, pending: Config | None = None) -> str:
     for row in rows:
         node = row["name"]
         fill = ', fillcolor="#123c3a"' if node == "latent" else ""
-        lines.append(f'  {node} [label="{node}\\n{row["units"]} · {row["activation"]}"{fill}];')
+        lines.append(f'  {node} [label="{row["label"]}\\n{row["units"]} · {row["activation"]}"{fill}];')
         lines.append(f'  {previous} -> {node} [label="{row["parameters"]:,}"];')
         previous = node
     total = sum(r["parameters"] for r in rows)
@@ -68,31 +69,47 @@ def filter_grid(kernel: np.ndarray, n: int, *, scale: int = 1) -> np.ndarray:
     return digit_grid(filter_images(kernel, min(n * n, kernel.shape[1])), n, scale=scale)
 
 
-def health_figure(layers: list[LayerHealth] | tuple, *, layer: int = 0, height: int = 420):
-    """Per layer: the share of saturated or dead units and the gradient norm reaching its kernel;
-    and for one chosen layer (``layer``) the distribution of its outputs on the probe batch."""
+VERDICT_COLOURS = {OK: TEST, NOTABLE: SMOOTH, ALARM: EVENT, EXPECTED: "#718096"}
+GRADIENT = "#a0aec0"
+
+
+def health_figure(layers: list[LayerHealth] | tuple, *, layer: int = 0, falling: bool | None = None,
+                  height: int = 520):
+    """On top, the distribution of one chosen layer's outputs (``layer``) on the probe batch; below,
+    per layer, its share of dead or saturated units (red only for an alarm, see health.verdict, grey
+    for the output layer whose saturation is expected) and the gradient norm reaching its kernel.
+    Layer names sit in the left margin, clear of every plot."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     layers = list(layers)
-    names = [pretty_name(h.name) for h in layers]
+    names = [h.label for h in layers]
     chosen = layers[layer]
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.4, 0.3, 0.3], horizontal_spacing=0.1,
-                        subplot_titles=(f"{names[layer]} outputs", "saturated / dead units", "gradient norm"))
+    fig = make_subplots(rows=2, cols=2, specs=[[{"colspan": 2}, None], [{}, {}]], vertical_spacing=0.2,
+                        horizontal_spacing=0.16, column_widths=[0.55, 0.45], row_heights=[0.45, 0.55],
+                        subplot_titles=(f"{chosen.label} outputs", "dead or saturated", "gradient norm"))
     centres = 0.5 * (chosen.hist_edges[:-1] + chosen.hist_edges[1:])
     fig.add_trace(go.Bar(x=centres, y=chosen.hist_counts / max(chosen.hist_counts.sum(), 1), marker_color=TEST,
                          showlegend=False, hovertemplate="output %{x:.2f}: %{y:.1%}<extra></extra>"), row=1, col=1)
-    bad = [h.saturated if h.saturated is not None else h.dead for h in layers]
-    kinds = ["saturated" if h.saturated is not None else "dead" if h.dead is not None else "n/a" for h in layers]
-    fig.add_trace(go.Bar(x=[b or 0 for b in bad], y=names, orientation="h", showlegend=False,
-                         marker_color=[EVENT if (b or 0) > 0.5 else SMOOTH for b in bad],
-                         text=[f"{b:.0%} {k}" if b is not None else k for b, k in zip(bad, kinds)],
-                         textposition="auto", hovertemplate="%{y}: %{text}<extra></extra>"), row=1, col=2)
-    fig.add_trace(go.Bar(x=[h.grad_norm for h in layers], y=names, orientation="h", marker_color=TEST,
-                         showlegend=False, hovertemplate="%{y}: %{x:.2e}<extra></extra>"), row=1, col=3)
+    verdicts = [verdict(h, falling) for h in layers]
+    kinds = ["saturated" if h.saturated is not None else "dead" if h.dead is not None else "not measured"
+             for h in layers]
+    notes = [" (expected: black background)" if v == EXPECTED else "" for v in verdicts]
+    fig.add_trace(go.Bar(x=[h.share or 0 for h in layers], y=names, orientation="h", showlegend=False,
+                         marker_color=[VERDICT_COLOURS[v] for v in verdicts],
+                         text=[f"{h.share:.0%}" if h.share is not None else "n/a" for h in layers],
+                         textposition="outside", cliponaxis=False, textfont=dict(size=14),
+                         customdata=[f"{k}{n}" for k, n in zip(kinds, notes)],
+                         hovertemplate="%{y}: %{text} %{customdata}<extra></extra>"), row=2, col=1)
+    norms = [h.grad_norm for h in layers]
+    fig.add_trace(go.Bar(x=norms, y=names, orientation="h", marker_color=GRADIENT, showlegend=False,
+                         hovertemplate="%{y}: %{x:.3g}<extra></extra>"), row=2, col=2)
     fig.update_yaxes(tickformat=".0%", row=1, col=1)
-    fig.update_xaxes(range=[0, 1], tickformat=".0%", row=1, col=2)
-    fig.update_xaxes(type="log", row=1, col=3)
-    fig.update_yaxes(autorange="reversed", row=1, col=2)
-    fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=3)
+    # Room for a full bar's "100%" to the right of it, inside the gap before the next plot.
+    fig.update_xaxes(range=[0, 1], tickvals=[0, 0.5, 1], tickformat=".0%", row=2, col=1)
+    # A network whose gradients all vanished gets an axis of 0…1, not one of 0…1e-12.
+    top = max(norms) if max(norms) > 1e-9 else 1.0
+    fig.update_xaxes(range=[0, 1.1 * top], tickformat=".2~g", nticks=4, row=2, col=2)
+    fig.update_yaxes(autorange="reversed", automargin=True, row=2, col=1)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, row=2, col=2)
     return _layout(fig, "Layer health", height)

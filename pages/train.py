@@ -173,7 +173,7 @@ def header(trainer, draft, pending, data_pending, next_data) -> None:
                 f"{cfg_lib.format_value(k, getattr(draft, k))}" for k in pending]
         what += [f"the data set → {next_data.source}"] if data_pending else []
         st.warning("Pending: " + "; ".join(what) + ". **Reset to start a new run with them.**",
-                   icon=":material/pending:")
+                   icon=":material/pan_tool:")
 
 
 if draft is not None:
@@ -301,7 +301,7 @@ def inside_view(run_id: str) -> None:
 
 def _inside_view(run_id: str) -> None:
     from ae_core import viz_network
-    from ae_core.health import reading
+    from ae_core.health import layer_label, loss_falling, reading
     from ae_core.trainer import PROBE_SIZE
 
     trainer = common.registry().get(run_id)
@@ -317,13 +317,14 @@ def _inside_view(run_id: str) -> None:
                              format_func=lambda k: f"{min(k * k, units)} of {units}")
         st.image(viz_network.filter_grid(snap.first_layer, n, scale=max(1, 336 // (28 * n))),
                  caption="First-layer filters", width="stretch", output_format="PNG")
-        st.caption("What each encoder_1 unit looks for: light = positive weight, dark = negative.")
+        st.caption(f"What each {layer_label('encoder_1')} unit looks for: light = positive weight, dark = negative.")
     with right:
         names = [h.name for h in snap.health]
-        pick = st.selectbox("Distribution of", names, key="health_layer")
-        st.plotly_chart(viz_network.health_figure(snap.health, layer=names.index(pick)), key="health_chart",
-                        config={"displayModeBar": False})
-        st.markdown(f"**{reading(list(snap.health))}**")
+        pick = st.selectbox("Distribution of", names, key="health_layer", format_func=layer_label)
+        falling = loss_falling(snap.history.loss)
+        st.plotly_chart(viz_network.health_figure(snap.health, layer=names.index(pick), falling=falling),
+                        key="health_chart", config={"displayModeBar": False})
+        st.markdown(f"**{reading(list(snap.health), falling)}**")
         st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {snap.recon_step:,}.")
 
 

@@ -37,7 +37,7 @@ def test_train_json(tmp_path, mnist_path):
     assert p.returncode == 0, p.stderr
     lines = json_lines(p.stdout)  # every stdout line is JSON
     progress, done = lines[:-1], lines[-1]
-    assert [line["step"] for line in progress] == [0, 50, 100, 150]
+    assert [line["step"] for line in progress] == [0, 50, 100, 150, 199]  # the notebook's 0-based i, and the last
     for line in progress:
         assert set(line) == {"step", "loss", "lr"}
         assert 0 < line["loss"] < 1 and line["lr"] == pytest.approx(PRESETS["fast"].learning_rate)
@@ -73,14 +73,16 @@ def small_npz(tmp_path_factory, mnist_path):
 
 
 def test_train_text_prints_the_notebooks_lines(tmp_path, small_npz):
-    p = cli("train", "--preset", "fast", "--steps", "101", "--data", str(small_npz), "--log-every", "50",
+    """The notebook prints `Step i: Minibatch Loss: …` for i = 0, 1000, …, 9000 of range(10000): the
+    0-based step index (the loss is that step's, before its update). Ours too, plus the last step."""
+    p = cli("train", "--preset", "fast", "--steps", "120", "--data", str(small_npz), "--log-every", "50",
             "--set", "hidden=64", "--set", "latent=16", "--no-save", runs_dir=tmp_path)
     assert p.returncode == 0, p.stderr
     steps = re.findall(r"^Step (\d+): Minibatch Loss: (\d\.\d{6})$", p.stdout, re.MULTILINE)
-    assert [int(s) for s, _ in steps] == [0, 50, 100]
+    assert [int(s) for s, _ in steps] == [0, 50, 100, 119]
     assert all(0 < float(loss) < 1 for _, loss in steps)
     assert p.stdout.startswith("Data: MNIST from ") and "2,000 train / 500 test" in p.stdout.splitlines()[0]
-    assert re.search(r"^Test MSE: \d\.\d{6} after 101 steps", p.stdout, re.MULTILINE)
+    assert re.search(r"^Test MSE: \d\.\d{6} after 120 steps", p.stdout, re.MULTILINE)
     assert run_folders(tmp_path) == []  # --no-save
     assert "Traceback" not in p.stderr
 

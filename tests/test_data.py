@@ -387,7 +387,7 @@ def test_upload_npz(small):
     np.savez(buf, **small)
     ds = data.load_upload(buf.getvalue(), "my digits.npz")
     assert_same_digits(ds, small)
-    assert ds.path is None and "my digits.npz" in ds.source and "/tmp" not in ds.source
+    assert ds.path is None and ds.source == "my digits.npz (uploaded NPZ, Keras layout)"
 
 
 def test_upload_csv_and_csv_gz(small):
@@ -395,6 +395,9 @@ def test_upload_csv_and_csv_gz(small):
     for ds in (data.load_upload(text, "digits.csv"), data.load_upload(gzip.compress(text), "digits.csv.gz")):
         assert_normalised(ds)
         assert ds.n_train + ds.n_test == N_TRAIN and ds.format == "csv" and ds.path is None
+    assert ds.source == "digits.csv.gz (uploaded CSV; a fixed random 1/7 held out for testing)"
+    unlabelled = data.load_upload(csv_text(small["x_train"]).encode(), "mine.csv")
+    assert unlabelled.source == "mine.csv (uploaded CSV; a fixed random 1/7 held out for testing, no labels)"
 
 
 def test_upload_zip_of_idx_files(tmp_path, small):
@@ -405,7 +408,7 @@ def test_upload_zip_of_idx_files(tmp_path, small):
             archive.write(f, f"mnist/{f.name}")
     ds = data.load_upload(buf.getvalue(), "mnist.zip")
     assert_same_digits(ds, small)
-    assert ds.format == "idx" and ds.path is None
+    assert ds.format == "idx" and ds.path is None and ds.source == "mnist.zip (uploaded gzipped IDX files)"
 
 
 def test_upload_zip_of_one_csv(small):
@@ -413,7 +416,8 @@ def test_upload_zip_of_one_csv(small):
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("export/digits.csv", csv_text(small["x_test"], small["y_test"], PIXEL_HEADER))
     ds = data.load_upload(buf.getvalue(), "digits.zip")
-    assert ds.n_train + ds.n_test == N_TEST and ds.format == "csv" and "digits.zip" in ds.source
+    assert ds.n_train + ds.n_test == N_TEST and ds.format == "csv"
+    assert ds.source == "digits.zip (uploaded CSV; a fixed random 1/7 held out for testing)"
 
 
 def test_upload_zip_expanding_past_the_limit_is_refused(tmp_path, small, monkeypatch):

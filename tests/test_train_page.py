@@ -270,13 +270,17 @@ def test_inside_the_network_shows_the_diagram_filters_and_layer_health():
     assert "First-layer filters" in [c for img in at.get("image") for c in img.captions]
     health = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                   if json.loads(c.proto.spec)["layout"]["title"]["text"] == "Layer health")
-    assert health["data"][1]["y"] == ["encoder layer 1", "the latent code", "decoder layer 1", "the reconstruction layer"]
-    assert any("units are saturated" in m.value for m in at.markdown)  # the plain reading, seed preset
+    # One name a layer: the chart, the layer picker and the captions say the same.
+    names = ["encoder layer 1", "latent code", "decoder layer 1", "reconstruction layer"]
+    assert health["data"][1]["y"] == names
+    assert next(s for s in at.selectbox if s.label == "Distribution of").options == names
+    assert any("encoder layer 1 unit" in c.value for c in at.caption)
+    assert any("latent code outputs sit near 0 or 1" in m.value for m in at.markdown)  # seed preset's reading
 
     # Moving a width slider redraws the diagram at once, dashed as pending (the run has trained).
     next(s for s in at.slider if s.label == "Layer 1 width").set_value(512).run()
     dot = at.get("graphviz_chart")[0].proto.spec
-    assert "pending: Reset to apply" in dot and "encoder_1\\n512" in dot
+    assert "pending: Reset to apply" in dot and "encoder layer 1\\n512" in dot
 
 
 def _upload(n_train=300, n_test=60):
