@@ -208,3 +208,15 @@ def digit_row(images: np.ndarray, *, scale: int = 1, gap: int = 0, side: int = 2
     if scale > 1:
         strip = np.repeat(np.repeat(strip, scale, axis=0), scale, axis=1)
     return strip
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """A grid or strip of pixels in [0, 1] (grey, or RGB in the last axis) as PNG file bytes."""
+    import io
+
+    from PIL import Image
+
+    img = Image.fromarray(np.rint(np.clip(pixels, 0.0, 1.0) * 255).astype(np.uint8))
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=False)
+    return out.getvalue()

@@ -279,6 +279,17 @@ def hold_still(*container_keys: str) -> None:
             f'[data-testid="stProgressBarTrack"] * {{ transition: none !important; }}</style>')
 
 
+def inline_png(pixels) -> str:
+    """An image as a ``data:`` URL for ``st.image``. Parts that refresh on their own show their
+    pictures inline: a picture Streamlit serves as a file is dropped at the next refresh, and a
+    browser that fetched it a moment late got a 404 (a console error and a broken image)."""
+    import base64
+
+    from ae_core.viz import png_bytes
+
+    return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")
+
+
 def status_badge(status: str) -> None:
     colour, icon = STATUS_BADGES.get(status, ("gray", None))
     st.badge(status, color=colour, icon=icon)

@@ -109,7 +109,7 @@ def _use_as(end: str, index: int) -> None:
 
 
 def _digit(image, scale: int = SCALE):
-    return viz.digit_grid(np.reshape(image, (1, -1)), 1, scale=scale)
+    return common.inline_png(viz.digit_grid(np.reshape(image, (1, -1)), 1, scale=scale))
 
 
 def _figure(name: str, key: tuple, build):
@@ -246,7 +246,7 @@ def _interpolation_section(src: Source) -> None:
 
     cols = st.columns([1, 8, 1], vertical_alignment="center")
     cols[0].image(_digit(x_test[a], 3), caption=f"From {name(a)}", output_format="PNG")
-    cols[1].image(viz.digit_row(images, scale=3, gap=1), width="stretch", output_format="PNG",
+    cols[1].image(common.inline_png(viz.digit_row(images, scale=3, gap=1)), width="stretch",
                   caption=f"{steps} decoded codes from {name(a)} to {name(b)}")
     cols[2].image(_digit(x_test[b], 3), caption=f"To {name(b)}", output_format="PNG")
 
@@ -263,7 +263,8 @@ def _error_section(a: latent.Analysis, x_test) -> None:
     with right:
         st.markdown(f"**Worst reconstructed** of the {len(a.indices):,} digits (original │ reconstruction)")
         rows = latent.worst(a.errors, N_WORST)
-        st.image([viz.digit_row([x_test[a.indices[r]], a.reconstructions[r]], scale=3, gap=1) for r in rows],
+        st.image([common.inline_png(viz.digit_row([x_test[a.indices[r]], a.reconstructions[r]], scale=3, gap=1))
+                  for r in rows],
                  caption=[f"#{a.indices[r]}" + (f" · a {int(a.labels[r])}" if a.labels[r] >= 0 else "")
                           + f" · MSE {a.errors[r]:.3f}" for r in rows], output_format="PNG")
 
@@ -275,7 +276,7 @@ def _denoising_section(src: Source) -> None:
     recon = latent.decode(src.decoder, latent.encode(src.encoder, noisy))
     cols = st.columns(3)
     for col, images, caption in zip(cols, (noisy, recon, clean), ("Noisy input", "Reconstruction", "Original")):
-        col.image(viz.digit_grid(images, 4, scale=2), caption=caption, width="stretch", output_format="PNG")
+        col.image(common.inline_png(viz.digit_grid(images, 4, scale=2)), caption=caption, width="stretch")
     st.caption(f"Gaussian noise of stddev {src.config.noise:g} added to the first 16 test digits, clipped "
                "to 0..1, as in training.")
 

@@ -280,13 +280,13 @@ def _live_view(run_id: str) -> None:
         scale = max(1, 224 // (28 * n))
         if len(snap.reconstructions):
             pics = st.columns(3 if show_diff else 2)
-            pics[0].image(viz.digit_grid(snap.originals, n, scale=scale), caption="Original", width="stretch",
-                          output_format="PNG")
-            pics[1].image(viz.digit_grid(snap.reconstructions, n, scale=scale), caption="Reconstruction",
-                          width="stretch", output_format="PNG")
+            pics[0].image(common.inline_png(viz.digit_grid(snap.originals, n, scale=scale)), caption="Original",
+                          width="stretch")
+            pics[1].image(common.inline_png(viz.digit_grid(snap.reconstructions, n, scale=scale)),
+                          caption="Reconstruction", width="stretch")
             if show_diff:
-                pics[2].image(viz.difference_grid(snap.originals, snap.reconstructions, n, scale=scale),
-                              caption="Difference", width="stretch", output_format="PNG")
+                pics[2].image(common.inline_png(viz.difference_grid(snap.originals, snap.reconstructions, n, scale=scale)),
+                              caption="Difference", width="stretch")
             st.caption(f"Reconstructions at step {snap.recon_step:,} of the first {n * n} test digits.")
         else:
             st.caption("Reconstructions appear once the network is built.")
@@ -315,8 +315,8 @@ def _inside_view(run_id: str) -> None:
         options = [k for k in (4, 6, 8, 10, 12, 16) if k * k <= max(units, 16)] or [4]
         n = st.select_slider("Filters shown", options, value=min(8, options[-1]), key="filters_n",
                              format_func=lambda k: f"{min(k * k, units)} of {units}")
-        st.image(viz_network.filter_grid(snap.first_layer, n, scale=max(1, 336 // (28 * n))),
-                 caption="First-layer filters", width="stretch", output_format="PNG")
+        st.image(common.inline_png(viz_network.filter_grid(snap.first_layer, n, scale=max(1, 336 // (28 * n)))),
+                 caption="First-layer filters", width="stretch")
         st.caption(f"What each {layer_label('encoder_1')} unit looks for: light = positive weight, dark = negative.")
     with right:
         names = [h.name for h in snap.health]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlparse
 
+from tests.e2e.test_offline import streamlits_own_probe
 from tests.e2e.test_train_flow import wait_until
 
 SLIDERS = '[role="slider"], input[type="range"]'   # Streamlit's sliders and select sliders
@@ -19,10 +20,19 @@ class Watch:
         self.page = page
         self.host = urlparse(server).hostname
         self.problems: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
         page.on("request", self._request)
-        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        page.on("response", self._response)
+
+    def _console(self, message) -> None:
+        where = message.location.get("url", "")
+        if message.type == "error" and not streamlits_own_probe(where):
+            self.problems.append(f"console error: {message.text} ({where})")
+
+    def _response(self, response) -> None:
+        if response.status >= 400 and not streamlits_own_probe(response.url):
+            self.problems.append(f"HTTP {response.status}: {response.url}")
 
     def _request(self, request) -> None:
         host = urlparse(request.url).hostname
@@ -54,13 +64,13 @@ def open_sidebar(page) -> None:
     unfold = page.locator('[data-testid="stExpandSidebarButton"]')
     if unfold.count() and unfold.first.is_visible():
         unfold.first.click()
-        wait_until(lambda: page.locator('[data-testid="stSidebar"]').get_attribute("aria-expanded") == "true",
-                   10, "the sidebar to unfold")
-        time.sleep(0.4)   # its slide-in
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        wait_until(lambda: sidebar.bounding_box() and sidebar.bounding_box()["x"] >= 0, 10, "the sidebar to unfold")
+        time.sleep(0.5)   # the end of its slide-in
 
 
 def toggle(page, label: str) -> None:
-    open_sidebar(page) if label == "Presentation mode" else None
+    open_sidebar(page)
     page.locator('[data-testid="stCheckbox"]').filter(has_text=label).first.locator("label").first.click()
 
 
@@ -69,6 +79,13 @@ def pick(page, label: str, option: str) -> None:
     box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).first
     box.click()
     page.get_by_role("option", name=option, exact=True).click()
+
+
+def chosen(select_box) -> str:
+    """What a select box shows as chosen (its text, whichever element holds it)."""
+    inputs = select_box.locator("input")
+    shown = inputs.first.input_value() if inputs.count() else ""
+    return f"{select_box.text_content()} {shown}"
 
 
 def slider_keys(page, label: str, key: str, times: int = 1) -> None:

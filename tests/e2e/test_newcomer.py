@@ -83,7 +83,7 @@ def test_presentation_mode_first(server, context):
     # Switched off, the sidebar's menu shows the run's preset, not the seed.
     nc.toggle(page, "Presentation mode")
     menu = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Preset", exact=True)).first
-    wait_until(lambda: "latent2" in menu.inner_text(), 20, "the menu showing latent2")
+    wait_until(lambda: "latent2" in nc.chosen(menu), 20, "the menu showing latent2")
     assert "preset=latent2" in nc.address(page) and "present=1" not in nc.address(page)
     watch.check("presentation mode switched off")
     again_and_elsewhere(context, page, watch, "after presentation mode")
