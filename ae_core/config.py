@@ -26,9 +26,15 @@ class ConfigError(ValueError):
     """A hyperparameter value that cannot be used, in one plain sentence."""
 
 
-def _spec(label: str, help: str, *, kind: str, lo=None, hi=None, choices=(), log=False, live=False, step=None):
-    """Field metadata read by validation, the page's widgets, the CLI and the URL codec."""
-    return dict(label=label, help=help, kind=kind, lo=lo, hi=hi, choices=tuple(choices), log=log, live=live, step=step)
+def _spec(label: str, help: str, *, kind: str, lo=None, hi=None, choices=(), log=False, live=False, step=None,
+          options=()):
+    """Field metadata read by validation, the page's widgets, the CLI and the URL codec.
+
+    ``lo``/``hi`` bound both the valid values and the page's slider; ``step`` is the slider's step
+    (a field with a step is drawn as a slider); ``options`` are the stops of a select-slider (for
+    fields whose useful values are spread over a log scale)."""
+    return dict(label=label, help=help, kind=kind, lo=lo, hi=hi, choices=tuple(choices), log=log, live=live, step=step,
+                options=tuple(options))
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Config:
                        kind="widths", lo=2, hi=2048, step=2))
     latent: int = field(
         default=128, metadata=_spec("Latent size", "Width of the code between encoder and decoder.",
-                                    kind="int", lo=1, hi=1024))
+                                    kind="int", lo=1, hi=1024, step=1))
     activation: str = field(
         default="sigmoid", metadata=_spec("Activation", "Activation of every hidden layer and the code.",
                                           kind="choice", choices=ACTIVATIONS))
@@ -52,10 +58,13 @@ class Config:
                        kind="choice", choices=OPTIMIZERS))
     learning_rate: float = field(
         default=0.01, metadata=_spec("Learning rate", "Step size; changes apply to a running run at once.",
-                                     kind="float", lo=1e-5, hi=10.0, log=True, live=True))
+                                     kind="float", lo=1e-5, hi=10.0, log=True, live=True,
+                                     options=(1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2,
+                                              5e-2, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)))
     batch_size: int = field(
         default=256, metadata=_spec("Batch size", "Digits per training step; changes apply to a running run.",
-                                    kind="int", lo=1, hi=4096, live=True))
+                                    kind="int", lo=1, hi=4096, live=True,
+                                    options=(16, 32, 64, 128, 256, 512, 1024, 2048)))
     initializer: str = field(
         default="random_normal",
         metadata=_spec("Initializer", "random_normal is stddev 1 for weights and biases, as in the notebook.",

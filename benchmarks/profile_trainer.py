@@ -3,7 +3,7 @@
     python -m benchmarks.profile_trainer [--preset seed] [--steps 400]
     TF_ENABLE_ONEDNN_OPTS=1 python -m benchmarks.profile_trainer   # TF's oneDNN kernels on (ae_core turns them off)
 
-Measures, on one ``_Engine`` built the way the Trainer builds it:
+Measures, on one ``Engine`` built the way the Trainer builds it:
 
 * the compiled chunk at several chunk sizes (ms/step and the fixed cost per chunk: weight backup,
   end-of-chunk check of the weights, dispatch, loss read-back), and those parts alone;
@@ -41,11 +41,12 @@ def profile(preset: str, steps: int, repeats: int) -> dict:
     from ae_core.config import preset as get_preset  # first: ae_core sets TF's environment defaults
     from ae_core.data import load
     import tensorflow as tf
-    from ae_core.trainer import N_DIGITS, Trainer, _Engine
+    from ae_core.engine import Engine
+    from ae_core.trainer import N_DIGITS, Trainer
 
     cfg = get_preset(preset)
     data = load(data_path())
-    engine = _Engine(cfg, data, N_DIGITS)
+    engine = Engine(cfg, data, N_DIGITS)
     engine.warm_up(cfg.batch_size)
     bs = cfg.batch_size
     out: dict = {"preset": preset, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
@@ -131,9 +132,9 @@ def profile(preset: str, steps: int, repeats: int) -> dict:
     trainer.wait_ready()
     trainer.step(steps)
     trainer.wait(lambda s: s.status == "paused", timeout=300)
-    from ae_core.trainer import _Loop
+    from ae_core.loop import TrainingLoop
 
-    loop = _Loop(trainer, trainer._generation)
+    loop = TrainingLoop(trainer, trainer._generation)
     loop.engine = engine
     out["publish_ms"] = 1000 * _time(lambda: [loop.publish("running") for _ in range(100)], repeats) / 100
     trainer.stop()

@@ -17,11 +17,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core.config import Config, ConfigError
 
-LR_OPTIONS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0,
-              2.0, 5.0, 10.0]
-BATCH_OPTIONS = [16, 32, 64, 128, 256, 512, 1024, 2048]
-WIDTH_RANGE = (8, 1024, 8)
-LATENT_RANGE = (1, 256)
+from ae_core.status import Status
 
 
 # --- process-wide state ---------------------------------------------------------------------------
@@ -183,40 +179,40 @@ def set_widgets(config: Config) -> None:
             st.session_state[widget_key(name)] = value
 
 
-def _fmt_lr(v: float) -> str:
+def _fmt_number(v: float) -> str:
     return f"{v:g}"
 
 
 def config_widget(name: str, *, container=st, disabled: bool = False, help_suffix: str = "") -> None:
-    """One control for one Config field, chosen from its metadata."""
+    """One control for one Config field, chosen from its metadata alone: widths get a slider per
+    layer, fields with ``options`` a select-slider, fields with a ``step`` a slider, choices a
+    select box, switches a toggle, and the rest a number input, all bounded by ``lo``..``hi``."""
     m = cfg_lib.spec(name)
     key = widget_key(name)
     help_text = m["help"] + help_suffix
-    if name == "hidden":
+    if m["kind"] == "widths":
         layers = container.slider("Hidden layers", 1, cfg_lib.MAX_LAYERS, key="cfg_layers", disabled=disabled,
                                   help=m["help"])
-        lo, hi, step = WIDTH_RANGE
         for i in range(layers):
             k = f"cfg_width_{i}"
             if k not in st.session_state:
-                st.session_state[k] = max(lo, 256 // (2 ** i))
-            container.slider(f"Layer {i + 1} width", lo, hi, step=step, key=k, disabled=disabled,
+                st.session_state[k] = max(m["lo"], 256 // (2 ** i))
+            container.slider(f"Layer {i + 1} width", m["lo"], m["hi"], step=m["step"], key=k, disabled=disabled,
                              help="Units in this encoder layer (the decoder mirrors it).")
-    elif name == "learning_rate":
-        options = sorted(set(LR_OPTIONS) | {st.session_state.get(key, 0.01)})
-        container.select_slider(m["label"], options=options, format_func=_fmt_lr, key=key, disabled=disabled,
-                                help=help_text + " Log scale.")
-    elif name == "batch_size":
-        options = sorted(set(BATCH_OPTIONS) | {st.session_state.get(key, 256)})
-        container.select_slider(m["label"], options=options, key=key, disabled=disabled, help=help_text)
-    elif name == "latent":
-        container.slider(m["label"], *LATENT_RANGE, key=key, disabled=disabled, help=help_text)
-    elif name == "noise":
-        container.slider(m["label"], 0.0, 1.0, step=0.05, key=key, disabled=disabled, help=help_text)
+    elif m["options"]:
+        options = sorted(set(m["options"]) | {st.session_state.get(key, cfg_lib.FIELDS[name].default)})
+        container.select_slider(m["label"], options=options, format_func=_fmt_number, key=key, disabled=disabled,
+                                help=help_text + (" Log scale." if m["log"] else ""))
     elif m["kind"] == "choice":
         container.selectbox(m["label"], m["choices"], key=key, disabled=disabled, help=help_text)
+    elif m["kind"] == "bool":
+        container.toggle(m["label"], key=key, disabled=disabled, help=help_text)
+    elif m["step"] is not None:
+        number = float if m["kind"] == "float" else int
+        container.slider(m["label"], number(m["lo"]), number(m["hi"]), step=number(m["step"]), key=key,
+                         disabled=disabled, help=help_text)
     elif m["kind"] == "int":
-        container.number_input(m["label"], min_value=m["lo"], max_value=m["hi"], step=max(1, (m["lo"] or 1)),
+        container.number_input(m["label"], min_value=m["lo"], max_value=m["hi"], step=1,
                                key=key, disabled=disabled, help=help_text)
     else:
         container.number_input(m["label"], min_value=float(m["lo"]), max_value=float(m["hi"]), key=key,
@@ -258,14 +254,14 @@ def sync_url(run_id: str, preset_name: str, config: Config, present: bool = Fals
         st.query_params.from_dict(wanted)
 
 
-STATUS_BADGES = {"preparing": ("gray", ":material/hourglass_top:"),
-                 "ready": ("blue", ":material/radio_button_checked:"),
-                 "running": ("green", ":material/play_arrow:"),
-                 "paused": ("orange", ":material/pause:"),
-                 "done": ("violet", ":material/check:"),
-                 "diverged": ("red", ":material/warning:"),
-                 "error": ("red", ":material/error:"),
-                 "stopped": ("gray", ":material/stop:")}
+STATUS_BADGES = {Status.PREPARING: ("gray", ":material/hourglass_top:"),
+                 Status.READY: ("blue", ":material/radio_button_checked:"),
+                 Status.RUNNING: ("green", ":material/play_arrow:"),
+                 Status.PAUSED: ("orange", ":material/pause:"),
+                 Status.DONE: ("violet", ":material/check:"),
+                 Status.DIVERGED: ("red", ":material/warning:"),
+                 Status.ERROR: ("red", ":material/error:"),
+                 Status.STOPPED: ("gray", ":material/stop:")}
 
 
 def hold_still(*container_keys: str) -> None:
@@ -292,7 +288,7 @@ def inline_png(pixels) -> str:
 
 def status_badge(status: str) -> None:
     colour, icon = STATUS_BADGES.get(status, ("gray", None))
-    st.badge(status, color=colour, icon=icon)
+    st.badge(str(status), color=colour, icon=icon)
 
 
 def leave_mpa_v1() -> None:

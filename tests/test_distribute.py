@@ -47,7 +47,7 @@ SCRIPT = textwrap.dedent("""
     trainer.wait_ready()
     trainer.start()
     snap = trainer.wait(lambda s: s.status != "running" and s.step >= steps, timeout=300)
-    engine = trainer._engine
+    engine = trainer.engine
     out.update(status=snap.status, message=snap.message, step=snap.step, test_loss=snap.test_loss,
                losses=[float(x) for x in snap.history.loss], replicas_in_engine=engine.replicas,
                batch_sizes=sorted(set(int(b) for b in snap.history.batch_size)),
@@ -115,11 +115,11 @@ def test_no_strategy_is_looked_for_in_a_tensorflow_still_being_imported(monkeypa
     initialised module (no ``distribute`` yet) means no scope can be active, not an error."""
     import types
 
-    from ae_core import trainer as trainer_mod
+    from ae_core import strategy
 
     monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
-    assert trainer_mod._active_strategy() is None
+    assert strategy.active_strategy() is None
     half = types.ModuleType("tensorflow")
     half.distribute = types.SimpleNamespace()  # the attribute exists, its functions not yet
     monkeypatch.setitem(sys.modules, "tensorflow", half)
-    assert trainer_mod._active_strategy() is None
+    assert strategy.active_strategy() is None

@@ -311,12 +311,12 @@ def test_a_continued_run_takes_up_its_optimizer_state(trained, tmp_path, small_m
     again = Trainer(CONFIG.replace(learning_rate=LIVE_LR), small_mnist, run_id=snap.run_id, **kwargs)
     try:
         again.wait_ready()
-        assert again._engine.optimizer_restored
+        assert again.engine.optimizer_restored
         restored = again.optimizer_state()
         assert len(restored) == len(state)
         for a, b in zip(restored, state):
             np.testing.assert_array_equal(a, b)
-        assert float(again._engine.optimizer.learning_rate.numpy()) == pytest.approx(LIVE_LR)
+        assert float(again.engine.optimizer.learning_rate.numpy()) == pytest.approx(LIVE_LR)
     finally:
         again.stop()
 
@@ -340,7 +340,7 @@ def test_an_unusable_optimizer_file_means_a_fresh_optimizer_not_a_failure(traine
     again = Trainer(CONFIG, small_mnist, run_id=snap.run_id, **runs.resume_kwargs(load(snap.run_id, root=tmp_path)))
     try:
         ready = again.wait_ready()
-        assert not again._engine.optimizer_restored
+        assert not again.engine.optimizer_restored
         assert ready.step == 100 and ready.test_loss == pytest.approx(snap.test_loss, rel=1e-4)
     finally:
         again.stop()

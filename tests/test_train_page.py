@@ -180,7 +180,7 @@ def test_a_saved_run_in_the_url_continues_with_its_history(tmp_path, mnist_path)
     ready = trainer.wait(lambda s: s.status == "paused", 120)
     assert ready.step == 30 and ready.history.loss[0] == pytest.approx(snap.history.loss[0])
     assert ready.test_loss == pytest.approx(snap.test_loss, rel=1e-4)  # the saved weights were loaded
-    assert trainer._engine.optimizer_restored  # and Adam's moments: it continues where it stopped
+    assert trainer.engine.optimizer_restored  # and Adam's moments: it continues where it stopped
     trainer.step(5)
     assert trainer.wait(lambda s: s.status == "paused" and s.step == 35, 60).step == 35
 

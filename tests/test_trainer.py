@@ -11,8 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from ae_core import trainer as trainer_mod
+from ae_core import tensors
 from ae_core.config import PRESETS, Config, ConfigError
+from ae_core.engine import Engine
 from ae_core.model import build
 from ae_core.trainer import N_DIGITS, Trainer
 
@@ -200,7 +201,7 @@ def test_learning_rate_change_mid_run(make_trainer):
     np.testing.assert_allclose(lr[:ev["step"]], LIGHT.learning_rate, rtol=1e-6)
     np.testing.assert_allclose(lr[ev["step"]:], 0.02, rtol=1e-6)
     # The optimizer inside the compiled graph took it too.
-    assert float(t._engine.optimizer.learning_rate.numpy()) == pytest.approx(0.02)
+    assert float(t.engine.optimizer.learning_rate.numpy()) == pytest.approx(0.02)
 
 
 def test_batch_size_change_mid_run(make_trainer):
@@ -228,7 +229,7 @@ def test_noise_change_is_recorded(make_trainer):
     s = wait_status(t, "paused", min_step=10)
     assert [(e["field"], e["old"], e["new"], e["step"]) for e in s.history.events] == [("noise", 0.0, 0.3, 5)]
     assert s.config.noise == 0.3
-    assert float(t._engine.noise.numpy()) == pytest.approx(0.3)
+    assert float(t.engine.noise.numpy()) == pytest.approx(0.3)
 
 
 # --- divergence --------------------------------------------------------------------------------------
@@ -371,7 +372,7 @@ def test_reset_keeps_the_run_id_and_takes_the_new_config(make_trainer):
     assert s.run_id == run_id == t.run_id
     assert s.config == new and t.config == new
     assert s.step == 0 and s.history.steps == 0 and s.history.events == ()
-    assert t._engine.model.get_layer("encoder").get_layer("latent").units == 8
+    assert t.engine.model.get_layer("encoder").get_layer("latent").units == 8
     t.step(4)
     s = wait_status(t, "paused", min_step=4)
     assert s.step == 4
@@ -429,7 +430,7 @@ def test_exception_in_training_thread_becomes_error_status(make_trainer, monkeyp
 
     t = make_trainer(LIGHT)
     ready(t)
-    monkeypatch.setattr(trainer_mod._Engine, "chunk", broken_chunk)
+    monkeypatch.setattr(Engine, "chunk", broken_chunk)
     t.start()
     s = wait_status(t, "error")
     assert "RuntimeError" in s.message and "the GPU caught fire" in s.message
@@ -533,16 +534,14 @@ def test_epoch_sampling_is_as_fast_as_random_sampling(sampled):
 
 
 def test_byte_pixels_only_for_exact_k_over_255():
-    from ae_core.trainer import _byte_pixels
-
     k = np.arange(256 * 4, dtype=np.int64).reshape(4, 256) % 256
     exact = (k.astype(np.float32) / np.float32(255)).repeat(3, axis=1)[:, :784]
-    got = _byte_pixels(exact)
+    got = tensors.byte_pixels(exact)
     assert got is not None and got.dtype == np.uint8
     assert np.array_equal(got.astype(np.float32) / np.float32(255), exact)
     off = exact.copy()
     off[2, 5] = np.float32(0.3333)  # not a multiple of 1/255
-    assert _byte_pixels(off) is None
+    assert tensors.byte_pixels(off) is None
 
 
 def test_training_on_8bit_pixels_matches_float_pixels(tiny_mnist, monkeypatch):
@@ -550,11 +549,11 @@ def test_training_on_8bit_pixels_matches_float_pixels(tiny_mnist, monkeypatch):
     the network as the float32 pixels would (up to the last bit of a pixel)."""
     cfg = Config(hidden=(64,), latent=16, initializer="glorot_uniform", optimizer="adam", learning_rate=1e-3,
                  batch_size=100, steps=1000, seed=5)
-    engine = trainer_mod._Engine(cfg, tiny_mnist, N_DIGITS)
+    engine = Engine(cfg, tiny_mnist, N_DIGITS)
     assert engine.train_bytes and engine.x_train.dtype.name == "uint8"
-    monkeypatch.setattr(trainer_mod, "_byte_pixels", lambda a: None)
-    monkeypatch.setattr(trainer_mod, "_TENSORS", {})
-    plain = trainer_mod._Engine(cfg, tiny_mnist, N_DIGITS)
+    monkeypatch.setattr(tensors, "byte_pixels", lambda a: None)
+    monkeypatch.setattr(tensors, "_TENSORS", {})
+    plain = Engine(cfg, tiny_mnist, N_DIGITS)
     assert not plain.train_bytes and plain.x_train.dtype.name == "float32"
     a, _ = engine.chunk(30, 100)
     b, _ = plain.chunk(30, 100)

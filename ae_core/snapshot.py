@@ -1,0 +1,53 @@
+"""Snapshot: what a run looks like after a chunk of training, published for any reader.
+
+Immutable: its arrays are read-only views, so a page can draw one while training goes on.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import Config
+from .history import HistoryView
+from .status import ACTIVE, Status
+
+N_DIGITS = 64             # fixed test digits whose reconstructions are published (8×8 at most)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    run_id: str
+    config: Config               # the configuration in force, live changes included
+    status: Status
+    message: str                 # a plain sentence for the page ("" when all is well)
+    step: int                    # completed training steps
+    elapsed: float               # training seconds, pauses excluded
+    steps_per_sec: float
+    history: HistoryView
+    originals: np.ndarray        # (N_DIGITS, 784) fixed test digits
+    reconstructions: np.ndarray  # their reconstructions at ``recon_step`` (empty before the network exists)
+    recon_step: int
+    test_loss: float | None      # latest held-out MSE
+    data_source: str
+    version: int                 # increases with every publication
+    health: tuple = ()           # ae_core.health.LayerHealth per layer, at ``recon_step``
+    first_layer: np.ndarray | None = None  # first encoder kernel (784 × units), at ``recon_step``
+
+    @property
+    def budget(self) -> int:
+        return self.config.steps
+
+    @property
+    def loss(self) -> float | None:
+        return float(self.history.loss[-1]) if self.history.steps else None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
