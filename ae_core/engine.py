@@ -198,6 +198,10 @@ class Engine:
         losses, done, after = fn(tf.constant(n_steps, tf.int32))
         return losses.numpy()[: int(done)], float(after)
 
+    def compiled(self, batch_size: int) -> bool:
+        """Whether a chunk at this batch size runs at once (its graph exists) or compiles first."""
+        return self.effective_batch(batch_size) in self._chunks
+
     def effective_batch(self, batch_size: int) -> int:
         """The batch a step really draws: at most the training set, and an equal slice per replica."""
         batch_size = min(batch_size, self.n_train)

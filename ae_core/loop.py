@@ -135,7 +135,11 @@ class TrainingLoop:
         if self.status != RUNNING or not self.marks:
             self.marks.clear()
             self.marks.append((time.monotonic(), self.history.n))
-        if self.status != RUNNING:
+        if not self.engine.compiled(cfg.batch_size):
+            # A new batch size needs its own compiled graph: say so rather than stall in silence.
+            self.publish(RUNNING, f"Compiling the training step for batch size {cfg.batch_size:,} "
+                                  f"(each batch size has its own graph; a few seconds)…")
+        elif self.status != RUNNING:
             self.publish(RUNNING)
         self.chunk_started = time.monotonic()
         t0 = time.perf_counter()

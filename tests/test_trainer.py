@@ -210,6 +210,10 @@ def test_batch_size_change_mid_run(make_trainer):
     t.start()
     wait_status(t, "running", min_step=20)
     t.set_batch_size(64)
+    # A new batch size compiles its own graph: the run says so instead of stalling in silence.
+    seen = t.wait(lambda s: "Compiling the training step for batch size 64" in s.message
+                  or s.config.batch_size == 64 and s.step > 0 and s.history.batch_size[-1] == 64, TIMEOUT)
+    assert "batch size 64" in seen.message
     s = t.wait(lambda s: s.config.batch_size == 64, TIMEOUT)
     s = t.wait(lambda s, n=s.step: s.step >= n + 20, TIMEOUT)
     ev = [e for e in s.history.events if e["field"] == "batch_size"]
