@@ -152,6 +152,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("presets", help="list the presets")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_presets)
+
+    from . import cli_contrast
+    cli_contrast.register(sub)
     return p
 
 

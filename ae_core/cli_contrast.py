@@ -1,0 +1,43 @@
+"""CLI verbs for comparing runs: ``baselines`` (and, registered from here too, the film strip's
+``gif`` and ``sweep``). ``register(sub)`` adds them to ``python -m ae_core``'s subparsers."""
+from __future__ import annotations
+
+import sys
+
+N_PIXELS = 784
+
+
+def _fail(message: str) -> int:
+    from .__main__ import EXIT_BAD_INPUT
+
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def cmd_baselines(args) -> int:
+    from . import baselines
+    from . import data as data_lib
+    from .__main__ import _print_json
+
+    if not 1 <= args.latent <= N_PIXELS:
+        return _fail(f"--latent must be between 1 and {N_PIXELS}, not {args.latent}.")
+    try:
+        dataset = data_lib.load(args.data) if args.data else data_lib.load_default()
+    except data_lib.DataError as e:
+        return _fail(str(e))
+    base = baselines.baselines(dataset, args.latent)
+    if args.json:
+        _print_json({k: (round(v, 6) if isinstance(v, float) else v) for k, v in base.to_dict().items()})
+    else:
+        print(f"Data: {dataset.source} ({dataset.n_train:,} train / {dataset.n_test:,} test digits)")
+        print(f"Test MSE of the mean digit: {base.mean_digit:.6f}")
+        print(f"Test MSE of {base.pca_label}:      {base.pca:.6f}")
+    return 0
+
+
+def register(sub) -> None:
+    b = sub.add_parser("baselines", help="test MSE of the mean digit and of PCA with K components")
+    b.add_argument("--data", help="NPZ, IDX folder or CSV (default: AE_MNIST_PATH, Keras, bundled subset)")
+    b.add_argument("--latent", type=int, required=True, metavar="K", help="code size: PCA components")
+    b.add_argument("--json", action="store_true", help="one JSON object")
+    b.set_defaults(func=cmd_baselines)
