@@ -187,3 +187,15 @@ def _since(steps: np.ndarray, good: np.ndarray) -> int:
     """The first step of the final unbroken stretch of evaluations where ``good`` holds."""
     bad = np.flatnonzero(~good)
     return int(steps[bad[-1] + 1] if len(bad) else steps[0])
+
+
+def lines_for(dataset: "Dataset", latents) -> dict[str, float] | None:
+    """Chart lines for several runs at once: the mean digit and PCA-k for each distinct code size
+    (None while the data set's spectrum is first computed)."""
+    latents = sorted({int(k) for k in latents})
+    if not latents or baselines_soon(dataset, latents[0]) is None:
+        return None
+    spec = spectrum(dataset)
+    lines = {MEAN_DIGIT: float(spec.test_mse[0])}
+    lines.update({pca_label(k): spec.baselines(k).pca for k in latents})
+    return lines

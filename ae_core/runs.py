@@ -223,6 +223,9 @@ UNSHOWN_DIFFS = ("steps",)   # the step budget: the table's Steps column says wh
 
 
 def _meta_of(snapshot, name: str | None = None) -> dict:
+    from .fork import parent_of
+
+    parent = parent_of(snapshot.history.events)  # a fork's history records where it branched
     return {
         "run_id": snapshot.run_id,
         "name": name or snapshot.run_id,
@@ -233,6 +236,7 @@ def _meta_of(snapshot, name: str | None = None) -> dict:
         "test_mse": snapshot.test_loss,
         "elapsed": round(snapshot.elapsed, 3),
         "data_source": snapshot.data_source,
+        **({"parent": parent[0], "forked_at": parent[1]} if parent else {}),
     }
 
 
@@ -310,7 +314,8 @@ def _number(value) -> float | None:
 
 def summary_table(runs: list[SavedRun]) -> pd.DataFrame:
     """One row a run for the Runs page: run_id, name, live, preset, settings (the hyperparameters
-    that differ from the preset or between the runs), steps, loss, test_mse, elapsed, status, saved."""
+    that differ from the preset or between the runs), steps, loss, test_mse, elapsed, status, parent
+    (the run a fork branched from), saved."""
     settings = differing_settings(runs)
     rows = []
     for run, differs in zip(runs, settings):
@@ -327,10 +332,11 @@ def summary_table(runs: list[SavedRun]) -> pd.DataFrame:
             "test_mse": _number(m.get("test_mse")),
             "elapsed": _number(m.get("elapsed")),
             "status": str(m.get("status") or "unknown"),
+            "parent": str(m["parent"]) if m.get("parent") else None,
             "saved": pd.to_datetime(m.get("saved") if isinstance(m.get("saved"), str) else None, errors="coerce"),
         })
     columns = ["run_id", "name", "live", "preset", "settings", "steps", "loss", "test_mse", "elapsed",
-               "status", "saved"]
+               "status", "parent", "saved"]
     table = pd.DataFrame(rows, columns=columns)
     table["saved"] = pd.to_datetime(table["saved"], errors="coerce")
     for column in ("loss", "test_mse", "elapsed"):

@@ -18,8 +18,18 @@ FONT = dict(size=16)
 
 BASELINE = "#cbd5e0"
 BASELINE_DASH = {"mean digit": "dot"}   # others (PCA-k) dashed
+BASELINE_GROUP = "baselines"             # the legend group of the baseline lines (runs' curves have none)
 
 EVENT_LABELS = {"learning_rate": "lr", "batch_size": "batch", "noise": "noise", "steps": "budget"}
+
+
+def event_label(event: dict) -> str:
+    """``lr 0.01→0.001`` for a live change, ``fork of RUN`` where a fork branched off."""
+    if event["field"] == "fork":
+        return f"fork of {event['old']}"
+    if isinstance(event["old"], (int, float)):
+        return f"{EVENT_LABELS.get(event['field'], event['field'])} {event['old']:g}→{event['new']:g}"
+    return f"{event['field']} changed"
 
 
 def _thin(x: np.ndarray, *ys: np.ndarray, max_points: int = MAX_POINTS):
@@ -51,7 +61,8 @@ def baseline_lines(fig, baselines: dict[str, float] | None, x_end: float):
         if value is None or not np.isfinite(value) or value <= 0:
             continue  # a log axis cannot place zero
         fig.add_trace(go.Scatter(
-            x=[0.0, x_end], y=[float(value)] * 2, name=label, mode="lines+text", text=["", f"{label} "],
+            x=[0.0, x_end], y=[float(value)] * 2, name=label, legendgroup=BASELINE_GROUP,
+            mode="lines+text", text=["", f"{label} "],
             textposition="top left", textfont=dict(color=BASELINE, size=13), hoverinfo="name+y",
             line=dict(color=BASELINE, width=2, dash=BASELINE_DASH.get(label, "dash"))))
     return fig
@@ -80,8 +91,7 @@ def loss_figure(view: HistoryView, *, log_y: bool = False, x: str = "step", heig
                                  line=dict(color=TEST, width=2), marker=dict(size=6)))
     for event in view.events:
         at = event["step"] if x != "elapsed" else event["elapsed"]
-        label = f"{EVENT_LABELS.get(event['field'], event['field'])} {event['old']:g}→{event['new']:g}" \
-            if isinstance(event["old"], (int, float)) else f"{event['field']} changed"
+        label = event_label(event)
         fig.add_vline(x=at, line=dict(color=EVENT, width=2, dash="dash"))
         fig.add_annotation(x=at, y=1, yref="paper", text=label, showarrow=False, xanchor="left",
                            font=dict(color=EVENT, size=14), bgcolor="rgba(0,0,0,0.5)")

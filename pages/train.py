@@ -5,7 +5,7 @@ import streamlit as st
 
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
-from pages import common
+from pages import common, contrast
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
 
@@ -227,6 +227,7 @@ def _live_view(run_id: str) -> None:
         st.info("This run was released from memory; its saved files are on the Runs page. Reload to start anew.")
         return
     effect = _controls(trainer, trainer.snapshot())
+    contrast.fork_button(trainer, trainer.snapshot())
     if effect is not None:
         # Show a command's effect in this very refresh (a chunk ends within ~0.1 s), not the next one.
         try:
@@ -248,6 +249,7 @@ def _live_view(run_id: str) -> None:
     m[2].metric("Test MSE", f"{snap.test_loss:.4f}" if snap.test_loss is not None else "—")
     m[3].metric("Steps/s", f"{snap.steps_per_sec:,.0f}" if snap.status == "running" else "—")
     st.progress(min(1.0, snap.step / max(budget, 1)), text=f"{snap.elapsed:.1f} s of training")
+    contrast.verdict(trainer, snap)
 
     chart, grids = st.columns([3, 2])
     with chart:
@@ -255,15 +257,17 @@ def _live_view(run_id: str) -> None:
         log_y = opts[0].toggle("Log scale", key="log_y", value=True)
         x_axis = opts[1].segmented_control("x axis", ["step", "seconds"], default="step", key="x_axis",
                                            label_visibility="collapsed") or "step"
-        fig = viz.loss_figure(snap.history, log_y=log_y, x="elapsed" if x_axis == "seconds" else "step")
+        fig = viz.loss_figure(snap.history, log_y=log_y, x="elapsed" if x_axis == "seconds" else "step",
+                              baselines=contrast.chart_baselines(trainer))
         st.plotly_chart(fig, key="loss_chart", config={"displayModeBar": False})
     with grids:
-        opts = st.columns(2)
+        opts = st.columns(3)
         n = opts[0].select_slider("Grid", [4, 5, 6, 7, 8], value=4, key="grid_n", format_func=lambda k: f"{k}×{k}")
         show_diff = opts[1].toggle("Difference", key="show_diff", help="Where the reconstruction is wrong")
+        show_pca = contrast.pca_toggle(opts[2])
         scale = max(1, 224 // (28 * n))
         if len(snap.reconstructions):
-            pics = st.columns(3 if show_diff else 2)
+            pics = st.columns(2 + show_diff + show_pca)
             pics[0].image(viz.digit_grid(snap.originals, n, scale=scale), caption="Original", width="stretch",
                           output_format="PNG")
             pics[1].image(viz.digit_grid(snap.reconstructions, n, scale=scale), caption="Reconstruction",
@@ -271,6 +275,8 @@ def _live_view(run_id: str) -> None:
             if show_diff:
                 pics[2].image(viz.difference_grid(snap.originals, snap.reconstructions, n, scale=scale),
                               caption="Difference", width="stretch", output_format="PNG")
+            if show_pca:
+                contrast.pca_image(pics[-1], trainer, snap, n, scale)
             st.caption(f"Reconstructions at step {snap.recon_step:,} of the first {n * n} test digits.")
         else:
             st.caption("Reconstructions appear once the network is built.")
