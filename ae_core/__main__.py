@@ -58,7 +58,8 @@ def cmd_train(args) -> int:
         print(f"Data: {dataset.source} ({dataset.n_train:,} train / {dataset.n_test:,} test digits)", flush=True)
 
     def checkpoint(trainer):
-        runs.save(trainer.snapshot(), trainer.model(), name=args.name, optimizer_state=trainer.optimizer_state())
+        runs.save(trainer.snapshot(), trainer.model(), name=args.name, optimizer_state=trainer.optimizer_state(),
+                  film=trainer.film)
 
     trainer = Trainer(config, dataset, eval_every_s=args.eval_every,
                       on_checkpoint=None if args.no_save else checkpoint, checkpoint_every_s=args.save_every)

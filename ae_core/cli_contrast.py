@@ -41,3 +41,40 @@ def register(sub) -> None:
     b.add_argument("--latent", type=int, required=True, metavar="K", help="code size: PCA components")
     b.add_argument("--json", action="store_true", help="one JSON object")
     b.set_defaults(func=cmd_baselines)
+    register_gif(sub)
+
+
+def cmd_gif(args) -> int:
+    from pathlib import Path
+
+    from . import runs
+    from .frames import FilmStrip
+    from .gif import film_gif
+
+    folder = Path(args.run)
+    if not folder.is_dir():
+        try:
+            folder = runs.run_path(args.run)
+        except runs.RunError as e:
+            return _fail(str(e))
+    path = folder / runs.FRAMES_FILE
+    if not path.is_file():
+        return _fail(f"{args.run} has no film strip ({path} is missing); a run records one while it trains.")
+    try:
+        strip = FilmStrip.load(path)
+        data = film_gif(strip)
+    except ValueError as e:
+        return _fail(str(e))
+    try:
+        Path(args.out).write_bytes(data)
+    except OSError as e:
+        return _fail(f"cannot write {args.out} ({e.strerror or e}).")
+    print(f"Wrote {args.out}: {len(strip)} frames, steps {strip.steps()[0]:,} to {strip.steps()[-1]:,}.")
+    return 0
+
+
+def register_gif(sub) -> None:
+    g = sub.add_parser("gif", help="a run's film strip as an animated GIF (originals beside reconstructions)")
+    g.add_argument("run", metavar="RUN", help="a run id (under AE_RUNS_DIR) or a run folder")
+    g.add_argument("--out", required=True, metavar="FILE.gif")
+    g.set_defaults(func=cmd_gif)

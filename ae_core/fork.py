@@ -83,5 +83,8 @@ def fork(parent, config: Config, create: Callable, run_id: str | None = None):
     same_optimizer = config.optimizer == snap.config.optimizer
     child = create(config, parent.dataset, run_id=run_id, history=history, weights=weights,
                    optimizer_state=optimizer_state if same_optimizer else None)
+    film = getattr(parent, "film", None)
+    if film is not None and hasattr(child, "film"):
+        child.film.prepend(film, snap.step + 1)  # the film strip goes back through the parent's past
     child.start()
     return child

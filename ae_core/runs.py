@@ -27,6 +27,7 @@ from .history import smooth, to_frame
 
 FILES = ("config.json", "history.csv", "events.json", "model.keras")
 OPTIMIZER_FILE = "optimizer.npz"
+FRAMES_FILE = "frames.npz"   # the film strip (ae_core.frames), when the run recorded one
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
@@ -70,8 +71,9 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
-         optimizer_state: list | None = None) -> Path:
-    """Save a trainer's snapshot (and its Keras model and optimizer state, if given) as a run folder."""
+         optimizer_state: list | None = None, film=None) -> Path:
+    """Save a trainer's snapshot (and its Keras model, optimizer state and film strip
+    (``ae_core.frames.FilmStrip``), if given) as a run folder."""
     folder = run_path(snapshot.run_id, root)
     folder.mkdir(parents=True, exist_ok=True)
     old = _read_meta(folder)
@@ -85,6 +87,8 @@ def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
     if optimizer_state is not None:
         arrays = {f"v{i:03d}": np.asarray(a) for i, a in enumerate(optimizer_state)}
         _atomic_write(folder / OPTIMIZER_FILE, lambda tmp: np.savez(tmp, **arrays))
+    if film is not None and len(film):
+        film.save(folder / FRAMES_FILE)
     _write_text(folder / "history.csv", to_frame(snapshot.history).to_csv(index=False))
     _write_text(folder / "events.json", json.dumps(list(snapshot.history.events), default=_jsonable, indent=1))
     _write_text(folder / "config.json", json.dumps({"config": snapshot.config.to_dict(), "run": meta}, indent=1,

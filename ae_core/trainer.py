@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from . import frames as film_lib
 from .config import LIVE_FIELDS, Config, ConfigError
 from .history import History, HistoryView, _readonly
 
@@ -511,6 +512,7 @@ class Trainer:
             self._initial_weights = weights
             self._initial_optimizer_state = optimizer_state
             self._engine: _Engine | None = None
+            self.film = film_lib.strip_for(self.dataset)  # the film strip (frames.npz) of this generation
 
     def _spawn(self) -> None:
         gen = self._generation
@@ -619,6 +621,7 @@ class _Loop:
             if not t._current(self.gen):
                 return
             t._engine = self.engine
+        self._record_frame()
         seen = -1
         while True:
             with t._cond:
@@ -647,7 +650,7 @@ class _Loop:
         if not self._wants_steps():
             return 0
         left = t._target.steps - self.history.n if t._want == "run" else t._step_quota
-        n = max(0, min(self.chunk, left, MAX_CHUNK))
+        n = max(0, min(self.chunk, left, MAX_CHUNK, film_lib.next_scheduled(self.history.n) - self.history.n))
         if t._want == "step":
             t._step_quota -= n
         return n
@@ -663,6 +666,8 @@ class _Loop:
                 self.engine.set_noise(new)
             self.history.add_event(self.history.n, self.elapsed, name, old, new)
         self.applied = target
+        if changed:
+            self._record_frame(film_lib.change_reason(changed))
 
     def _train(self, n: int) -> None:
         t = self.t
@@ -691,6 +696,7 @@ class _Loop:
             self._diverge(after, cfg, done, self.history.n)  # the chunk's last update broke the network
             return
         self.diverged = ""
+        self._record_frame()
         if time.monotonic() - self.last_eval >= t.eval_every_s:
             self.evaluate()
         with t._cond:
@@ -701,6 +707,13 @@ class _Loop:
         self.publish(RUNNING)
         if t.on_checkpoint and time.monotonic() - self.last_checkpoint >= t.checkpoint_every_s:
             self._checkpoint()  # after publishing: the save reads the snapshot just published
+
+    def _record_frame(self, reason: str = "") -> None:
+        """A film-strip frame at a scheduled step (chunks end there) or at a live change."""
+        film = self.t.film
+        if film.wants(self.history.n, reason):
+            recon, latent = film_lib.capture(self.engine, self.applied)
+            film.add(self.history.n, recon, latent, reason)
 
     def _rate(self, done: int) -> None:
         """Steps per wall-clock second over the last ~2 s (evaluations and saves included)."""
