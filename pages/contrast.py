@@ -88,3 +88,74 @@ def compare_link(picked_runs) -> None:
                      query_params={"runs": ",".join(ids)}, help="Race these runs on one chart, live")
     elif len(ids) > MAX_RUNS:
         st.caption(f"Tick at most {MAX_RUNS} runs to compare them on the Compare page.")
+
+
+# --- the film strip: scrub back through a run's recorded frames while it trains ------------------------
+FILM_REFRESH_S = 2.0
+
+
+def _strip_of(run_id: str):
+    """The live run's film strip, else the saved run's frames.npz (None if there is none)."""
+    from ae_core import runs
+    from ae_core.frames import FilmStrip
+    from pages import common
+
+    trainer = common.registry().get(run_id)
+    if trainer is not None:
+        return getattr(trainer, "film", None)
+    try:
+        path = runs.run_path(run_id) / runs.FRAMES_FILE
+        return FilmStrip.load(path) if path.is_file() else None
+    except (runs.RunError, ValueError):
+        return None
+
+
+@st.fragment(run_every=FILM_REFRESH_S)
+def film_strip(run_id: str, key: str = "film") -> None:
+    """A step slider over the run's frames (log-spaced steps and live changes), the digits then,
+    the latent points of a 2-D code, and ``Download GIF``."""
+    with st.container(key=f"{key}_view"):
+        _film_strip(run_id, key)
+
+
+def _film_strip(run_id: str, key: str) -> None:
+    from ae_core import viz
+    from ae_core.gif import film_gif
+
+    strip = _strip_of(run_id)
+    frames = strip.frames() if strip is not None else []
+    st.subheader("Film strip", help="The first 16 test digits at steps 0, 10, 20, 50, 100, 200, 500, … "
+                                    "and at every live change, recorded while the run trains.")
+    if not frames or strip.originals is None:
+        st.caption("Frames appear once the network is built.")
+        return
+    labels = [f"{f.step:,}" + (" *" if f.reason else "") for f in frames]
+    slider, last_key = f"{key}_step", f"{key}_last"
+    # At the newest frame the slider follows new frames; moved back, it stays where it was put.
+    if st.session_state.get(slider) not in range(len(frames)) or st.session_state.get(slider) == st.session_state.get(last_key):
+        st.session_state[slider] = len(frames) - 1
+    st.session_state[last_key] = len(frames) - 1
+    if len(frames) > 1:
+        index = st.select_slider("Film strip step", options=list(range(len(frames))), key=slider,
+                                 format_func=lambda i: labels[i], help="* = a live change")
+    else:
+        index = 0
+    frame = frames[index]
+    cols = st.columns([1, 1, 2] if frame.latent is not None else [1, 1, 1])
+    originals = strip.originals.astype("float32") / 255
+    cols[0].image(viz.digit_grid(originals, 4, scale=2), caption="Original", width="stretch", output_format="PNG")
+    cols[1].image(viz.digit_grid(frame.reconstructions, 4, scale=2), caption=f"Reconstruction at step {frame.step:,}",
+                  width="stretch", output_format="PNG")
+    if frame.latent is not None and strip.labels is not None:
+        import numpy as np
+
+        n = min(len(frame.latent), len(strip.labels))
+        fig = viz.latent_figure(frame.latent[:n], strip.labels[:n], np.arange(n), height=320,
+                                axis_titles=("code 1", "code 2"))
+        cols[2].plotly_chart(fig, key=f"{key}_latent", config={"displayModeBar": False})
+    with cols[-1]:
+        if frame.reason:
+            st.caption(f"Live change: {frame.reason}")
+        st.download_button("Download GIF", data=lambda: film_gif(strip), file_name=f"{run_id}-film.gif",
+                           mime="image/gif", key=f"{key}_gif", on_click="ignore", icon=":material/movie:",
+                           help="Originals beside reconstructions, one frame per recorded step, for slides")

@@ -318,6 +318,7 @@ def _inside_view(run_id: str) -> None:
 
 
 live_view(run_id)
+contrast.film_strip(run_id)
 
 st.subheader("Inside the network")
 if draft is not None:

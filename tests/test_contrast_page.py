@@ -65,3 +65,25 @@ def test_runs_overlay_draws_the_baselines(tmp_path, monkeypatch, small_mnist):
     lines = {t["name"]: t["y"][0] for t in spec["data"] if t.get("legendgroup") == "baselines"}
     assert set(lines) == {"mean digit", "PCA-8"}
     assert lines["PCA-8"] == pytest.approx(bl.baselines(dataset, 8).pca)
+
+
+def test_train_page_film_strip_scrubs_back_while_the_run_goes_on():
+    at = _app()
+    trainer = _trainer(at)
+    trainer.wait_ready()
+    trainer.step(60)
+    _wait(lambda: trainer.snapshot().status == "paused")
+    at.run()
+    slider = next(s for s in at.select_slider if s.label == "Film strip step")
+    assert slider.value == 3  # the newest of steps 0, 10, 20, 50
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert "Reconstruction at step 50" in captions
+    slider.set_value(0).run()
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert "Reconstruction at step 0" in captions
+    trainer.step(50)  # the run goes on: a frame at step 100 appears, the slider stays where it was put
+    _wait(lambda: trainer.snapshot().status == "paused" and trainer.snapshot().step == 110)
+    at.run()
+    slider = next(s for s in at.select_slider if s.label == "Film strip step")
+    assert slider.value == 0 and len(trainer.film) == 5
+    assert any(b.label == "Download GIF" for b in at.get("download_button"))
