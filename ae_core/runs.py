@@ -28,6 +28,7 @@ from .history import smooth, to_frame
 FILES = ("config.json", "history.csv", "events.json", "model.keras")
 OPTIMIZER_FILE = "optimizer.npz"
 FRAMES_FILE = "frames.npz"   # the film strip (ae_core.frames), when the run recorded one
+KEPT_META = ("sweep", "swept")  # config.json "run" fields that only their first save sets (ae_core.sweep)
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
@@ -71,9 +72,10 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
-         optimizer_state: list | None = None, film=None) -> Path:
+         optimizer_state: list | None = None, film=None, extra_meta: dict | None = None) -> Path:
     """Save a trainer's snapshot (and its Keras model, optimizer state and film strip
-    (``ae_core.frames.FilmStrip``), if given) as a run folder."""
+    (``ae_core.frames.FilmStrip``), if given) as a run folder. ``extra_meta`` (e.g. the sweep a run
+    belongs to) goes into config.json's ``run`` and stays there through later saves."""
     folder = run_path(snapshot.run_id, root)
     folder.mkdir(parents=True, exist_ok=True)
     old = _read_meta(folder)
@@ -81,6 +83,8 @@ def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
     meta["preset"] = meta["preset"] or old.get("preset")
     meta["created"] = old.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S")
     meta["saved"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    meta.update({k: old[k] for k in KEPT_META if k in old})
+    meta.update(extra_meta or {})
     # The model first: config.json is written last, so a run with a config.json is complete.
     if nets is not None:
         _atomic_write(folder / "model.keras", lambda tmp: nets.autoencoder.save(tmp))
