@@ -68,3 +68,33 @@ def race_figure(curves: list[RaceCurve], *, baselines: dict[str, float] | None =
     fig.update_xaxes(title="step", rangemode="tozero")
     fig.update_yaxes(title="loss", type="log" if log_y else "linear")
     return _layout(fig, "Loss", height)
+
+
+def sweep_figure(table, keys: list[str], *, height: int = 380):
+    """Parallel coordinates: each swept setting, then the final test MSE; a line a run, coloured by
+    its test MSE. Text settings get one tick a value; a learning rate is drawn on a log10 axis."""
+    import plotly.graph_objects as go
+
+    from .config import spec
+
+    rows = table.dropna(subset=["test_mse"])
+    dimensions = []
+    for key in keys:
+        values = rows[key].tolist()
+        label = spec(key)["label"]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric and spec(key)["log"] and all(v > 0 for v in values):
+            dimensions.append(dict(label=f"{label} (log10)", values=np.log10(np.asarray(values, np.float64))))
+        elif numeric:
+            dimensions.append(dict(label=label, values=np.asarray(values, np.float64)))
+        else:
+            names = list(dict.fromkeys(str(v) for v in values))
+            dimensions.append(dict(label=label, values=[names.index(str(v)) for v in values],
+                                   tickvals=list(range(len(names))), ticktext=names))
+    mse = rows["test_mse"].to_numpy(np.float64)
+    dimensions.append(dict(label="test MSE", values=mse))
+    fig = go.Figure(go.Parcoords(dimensions=dimensions, line=dict(color=mse, colorscale="Viridis_r", showscale=True,
+                                                                  colorbar=dict(title="test MSE"))))
+    _layout(fig, "Sweep: settings against final test MSE", height)
+    fig.update_layout(margin=dict(l=80, r=80, t=80, b=30))
+    return fig

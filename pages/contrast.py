@@ -159,3 +159,85 @@ def _film_strip(run_id: str, key: str) -> None:
         st.download_button("Download GIF", data=lambda: film_gif(strip), file_name=f"{run_id}-film.gif",
                            mime="image/gif", key=f"{key}_gif", on_click="ignore", icon=":material/movie:",
                            help="Originals beside reconstructions, one frame per recorded step, for slides")
+
+
+# --- the Runs page: a sweep's runs together ------------------------------------------------------------
+def sweep_groups(all_runs) -> None:
+    """For each sweep in the store: its runs' overlay, a table of swept settings and final test MSE
+    (best first) and a parallel-coordinates plot of the two."""
+    from ae_core import runs, sweep, viz
+    from ae_core.viz_compare import sweep_figure
+
+    groups = sweep.groups(all_runs)
+    if not groups:
+        return
+    st.subheader("Sweeps", help="Runs trained together by `python -m ae_core sweep` or the Train page's sweep")
+    for sweep_id, group in groups.items():
+        keys = sweep.swept_keys(group)
+        table = sweep.sweep_table(group)
+        best = table["name"].iloc[0] if len(table) and table["test_mse"].notna().iloc[0] else None
+        title = f"{sweep_id} · {len(group)} runs over {', '.join(keys) or '—'}" + (f" · best: {best}" if best else "")
+        with st.expander(title, expanded=sweep_id == next(iter(groups))):
+            curves = runs.overlay_curves(group)
+            if curves:
+                st.plotly_chart(viz.overlay_figure(curves, log_y=True, baselines=overlay_baselines(group)),
+                                key=f"sweep_overlay_{sweep_id}", config={"displayModeBar": False})
+            st.dataframe(table, hide_index=True, key=f"sweep_table_{sweep_id}", column_order=[
+                "name", *keys, "steps", "test_mse", "status"], column_config={
+                "test_mse": st.column_config.NumberColumn("Test MSE", format="%.5f"),
+                "steps": st.column_config.NumberColumn("Steps", format="localized")})
+            if keys and table["test_mse"].notna().sum() >= 2:
+                st.plotly_chart(sweep_figure(table, keys), key=f"sweep_parcoords_{sweep_id}",
+                                config={"displayModeBar": False})
+            ids = table["run_id"].tolist()[:4]
+            if len(ids) >= 2:
+                st.page_link("pages/compare.py", label="Compare the best runs", icon=":material/compare_arrows:",
+                             query_params={"runs": ",".join(ids)})
+
+
+# --- the Train page: a sweep over one setting, from the configuration on the sliders -------------------
+def sweep_starter(draft, dataset, container=st) -> None:
+    """``Start sweep``: 2 to 4 live runs of the current configuration, one setting differing, started
+    together with the same seed and raced on the Compare page (saved as one sweep)."""
+    from ae_core import config as cfg_lib
+    from ae_core import race, runs, sweep
+    from ae_core.config import ConfigError
+    from ae_core.registry import RegistryFull
+    from pages import common
+
+    with container.expander("Sweep one setting"):
+        with st.form("train_sweep", border=False):
+            field = st.selectbox("Setting", list(cfg_lib.FIELDS), index=list(cfg_lib.FIELDS).index("learning_rate"),
+                                 format_func=lambda f: cfg_lib.spec(f)["label"], key="sweep_field")
+            text = st.text_input("Values", value="0.01, 0.001", key="sweep_values",
+                                 help="2 to 4 values, comma-separated (widths as 256-64)")
+            go = st.form_submit_button("Start sweep", disabled=draft is None or dataset is None,
+                                       help="Runs of the settings above, this one setting differing, raced live")
+    if not go:
+        return
+    try:
+        values = race.parse_values(field, text)
+        configs = race.race_configs(draft, field, values)
+    except ConfigError as e:
+        st.sidebar.error(str(e))
+        return
+    sweep_id = sweep.new_sweep_id()
+    registry, made = common.registry(), []
+    try:
+        for value, config in zip(values, configs):
+            extra = {sweep.SWEEP_KEY: sweep_id, sweep.SWEPT_KEY: {field: list(value) if isinstance(value, tuple)
+                                                                  else value}}
+            name = sweep.run_name({field: value})
+
+            def save(trainer, extra=extra, name=name):
+                runs.save(trainer.snapshot(), trainer.model(), name=name, optimizer_state=trainer.optimizer_state(),
+                          film=trainer.film, extra_meta=extra)
+            made.append(registry.create(config, dataset, on_checkpoint=save))
+    except RegistryFull as e:
+        for trainer in made:
+            registry.release(trainer.run_id)
+        st.sidebar.error(str(e))
+        return
+    for trainer in made:
+        trainer.start()
+    st.switch_page("pages/compare.py", query_params={"runs": ",".join(t.run_id for t in made)})

@@ -96,6 +96,8 @@ else:
     else:
         st.caption("Tick one or more runs in the table to overlay their smoothed loss curves.")
 
+    contrast.sweep_groups(all_runs)
+
     # --- one run: open, rename, delete, download ---------------------------------------------------
     st.subheader("Manage a run")
     focus = picked[-1].run_id if picked else (wanted if wanted in by_id else ids[0])

@@ -142,6 +142,7 @@ if dataset is None:
     st.stop()
 
 st.caption(f"Data: {dataset.source} · {dataset.n_train:,} training / {dataset.n_test:,} test digits")
+contrast.sweep_starter(draft, dataset, container=st.sidebar)
 if (warning := common.data_warning()) and not st.session_state.get("dataset_key"):
     st.warning(warning)
 

@@ -87,3 +87,27 @@ def test_train_page_film_strip_scrubs_back_while_the_run_goes_on():
     slider = next(s for s in at.select_slider if s.label == "Film strip step")
     assert slider.value == 0 and len(trainer.film) == 5
     assert any(b.label == "Download GIF" for b in at.get("download_button"))
+
+
+def test_train_page_starts_a_sweep_over_one_setting_raced_in_compare(monkeypatch):
+    from ae_core import runs
+    from pages import common
+
+    monkeypatch.setenv("AE_MAX_RUNS", "4")
+    common.registry.clear()
+    at = _app()
+    at.text_input(key="sweep_values").set_value("0.003, 0.0003")
+    next(b for b in at.button if b.label == "Start sweep").click().run()
+    assert not at.exception
+    trainers = [t for t in common.registry().trainers() if t.run_id != at.session_state["run_id"]]
+    assert sorted(t.config.learning_rate for t in trainers) == [0.0003, 0.003]
+    assert len({t.config.replace(learning_rate=1.0) for t in trainers}) == 1  # one setting differs, same seed
+    for t in trainers:
+        t.wait(lambda s: s.step > 0, timeout=120)
+        t.pause()
+        t.wait(lambda s: s.status == "paused")
+        # Saved from its training thread (every 10 s while training, and on a pause after new steps).
+        _wait(lambda: (runs.run_path(t.run_id) / "config.json").is_file())
+        saved = runs.load(t.run_id)
+        assert saved.meta["sweep"].startswith("sweep-") and saved.name == f"learning_rate={t.config.learning_rate:g}"
+    common.registry.clear()

@@ -101,3 +101,31 @@ def test_cli_sweep(tmp_path, mnist_path):
 
     bad = cli("sweep", "--grid", "colour=red", "--steps", "10", runs_dir=root)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "colour" in bad.stderr
+
+
+def test_the_runs_page_groups_a_sweep(small_mnist, tmp_path, monkeypatch, mnist_path):
+    from streamlit.testing.v1 import AppTest
+
+    from pages import common
+    from tests.conftest import ROOT
+
+    root = tmp_path / "runs"
+    sweep = sweep_lib.Sweep(SMALL.replace(steps=20), {"learning_rate": [0.01, 0.001], "batch_size": [64]})
+    outcomes = sweep_lib.run_sweep(sweep, small_mnist, parallel=2, root=root)
+    assert all(o.status == "done" for o in outcomes)
+    monkeypatch.setenv("AE_RUNS_DIR", str(root))
+    monkeypatch.setenv("AE_MNIST_PATH", str(mnist_path))
+    common.registry().stop_all()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    assert any(sweep.sweep_id in e.label and "best: learning_rate=" in e.label for e in at.expander)
+    frame = next(d.value for d in at.dataframe if "learning_rate" in d.value.columns)  # the sweep's table
+    assert list(frame["run_id"]) == [sweep_lib.best(outcomes).run_id] + [
+        o.run_id for o in outcomes if o is not sweep_lib.best(outcomes)]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    parcoords = [s for s in specs if s["data"] and s["data"][0]["type"] == "parcoords"]
+    assert len(parcoords) == 1
+    labels = [d["label"] for d in parcoords[0]["data"][0]["dimensions"]]
+    assert labels == ["Learning rate (log10)", "Batch size", "test MSE"]
+    assert any(link.label == "Compare the best runs" for link in at.get("page_link"))
