@@ -19,8 +19,10 @@ from typing import Any, Callable
 import pandas as pd
 
 from .config import FIELDS, Config, ConfigError, format_value, parse_value
+from .trainer import DONE, ERROR, PREPARING, READY, RUNNING
 
 SWEEP_KEY, SWEPT_KEY = "sweep", "swept"   # config.json "run" fields of a sweep's runs
+INVALID = "invalid"                       # a combination whose values are not a valid Config
 MAX_COMBINATIONS = 64
 
 
@@ -69,7 +71,7 @@ def run_name(values: dict[str, Any]) -> str:
 class Outcome:
     """One combination's result: a finished run (``test_mse``) or a failure (``message``)."""
     values: dict[str, Any]
-    status: str                 # "done", or what went wrong: "invalid", "diverged", "error"
+    status: str                 # DONE, or what went wrong: INVALID, or the run's status (diverged, error)
     run_id: str | None = None
     run_dir: str | None = None
     steps: int = 0
@@ -81,7 +83,7 @@ class Outcome:
         """The run's JSON line: the train verb's ``done`` line (or its failure) plus run_id, run_dir
         and the swept values (under ``swept``, and at the top where the name is free)."""
         swept = {k: _plain(v) for k, v in self.values.items()}
-        if self.status == "done":
+        if self.status == DONE:
             out = {"event": "done", "steps": self.steps, "test_mse": round(self.test_mse, 6),
                    "ms_per_step": round(self.ms_per_step or 0.0, 3)}
         else:
@@ -123,7 +125,7 @@ def run_sweep(sweep: Sweep, dataset, *, parallel: int | None = None, root=None,
     """Train every combination (``parallel`` at once, default: the number of cores), saving each
     as a run under ``root`` (default AE_RUNS_DIR); ``on_outcome`` is called as each one ends."""
     from . import runs
-    from .trainer import DONE, Trainer, new_run_id
+    from .trainer import Trainer, new_run_id
 
     lock = threading.Lock()
 
@@ -146,15 +148,15 @@ def run_sweep(sweep: Sweep, dataset, *, parallel: int | None = None, root=None,
             trainer = Trainer(config, dataset, run_id=run_id, on_checkpoint=checkpoint, **(trainer_kwargs or {}))
             trainer.wait_ready(timeout=600)
             trainer.start()
-            snap = trainer.wait(lambda s: s.status not in ("preparing", "ready", "running"), timeout=24 * 3600)
+            snap = trainer.wait(lambda s: s.status not in (PREPARING, READY, RUNNING), timeout=24 * 3600)
             trainer.stop(timeout=None)  # the final save runs in the training thread: let it finish
         except Exception as e:  # this combination failed; the others go on
-            return report(Outcome(values, "error", run_id, message=f"{type(e).__name__}: {e}"))
+            return report(Outcome(values, ERROR, run_id, message=f"{type(e).__name__}: {e}"))
         run_dir = str(runs.run_path(run_id, root))
         if snap.status != DONE:
             return report(Outcome(values, snap.status, run_id, run_dir, snap.step, snap.test_loss,
                                   message=snap.message))
-        return report(Outcome(values, "done", run_id, run_dir, snap.step, snap.test_loss,
+        return report(Outcome(values, DONE, run_id, run_dir, snap.step, snap.test_loss,
                               1000 * snap.elapsed / max(snap.step, 1)))
 
     outcomes: list[Outcome | None] = []
@@ -163,7 +165,7 @@ def run_sweep(sweep: Sweep, dataset, *, parallel: int | None = None, root=None,
     with ThreadPoolExecutor(max_workers=max(1, min(parallel or default_parallel(), len(plan)))) as pool:
         for values, config in plan:
             if isinstance(config, str):
-                outcomes.append(report(Outcome(values, "invalid", message=config)))
+                outcomes.append(report(Outcome(values, INVALID, message=config)))
             else:
                 outcomes.append(None)
                 jobs.append((len(outcomes) - 1, pool.submit(train, values, config)))
@@ -174,7 +176,7 @@ def run_sweep(sweep: Sweep, dataset, *, parallel: int | None = None, root=None,
 
 def best(outcomes: list[Outcome]) -> Outcome | None:
     """The finished run with the lowest test MSE."""
-    done = [o for o in outcomes if o.status == "done" and o.test_mse is not None]
+    done = [o for o in outcomes if o.status == DONE and o.test_mse is not None]
     return min(done, key=lambda o: o.test_mse) if done else None
 
 
@@ -183,7 +185,7 @@ def summary_line(sweep: Sweep, outcomes: list[Outcome]) -> dict:
     return {"event": "sweep", "runs": len(outcomes), "best": top.run_id if top else None,
             "best_test_mse": round(top.test_mse, 6) if top else None,
             "best_values": {k: _plain(v) for k, v in top.values.items()} if top else None,
-            "failed": sum(o.status != "done" for o in outcomes), "sweep": sweep.sweep_id}
+            "failed": sum(o.status != DONE for o in outcomes), "sweep": sweep.sweep_id}
 
 
 # --- the Runs page's view of sweeps -----------------------------------------------------------------

@@ -7,6 +7,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core import race, runs
 from ae_core.config import ConfigError
+from ae_core.trainer import DIVERGED, DONE, PAUSED, READY, RUNNING
 from pages import common
 
 REFRESH_S = 1.0
@@ -73,15 +74,15 @@ def _knobs(trainer, container) -> None:
         options = common.LR_OPTIONS if name == "learning_rate" else common.BATCH_OPTIONS
         container.select_slider(cfg_lib.spec(name)["label"], sorted(set(options) | {value}), key=key,
                                 format_func=lambda v: f"{v:g}", on_change=_set_live, args=(trainer, name, key))
-    if snap.status == "running":
+    if snap.status == RUNNING:
         if container.button("Pause", key=f"cmp_{trainer.run_id}_pause", width="stretch"):
             trainer.pause()
-            _settle(trainer, lambda s: s.status != "running")
+            _settle(trainer, lambda s: s.status != RUNNING)
     else:
-        can = snap.status in ("paused", "diverged", "ready") or (snap.status == "done" and snap.step < snap.budget)
+        can = snap.status in (PAUSED, DIVERGED, READY) or (snap.status == DONE and snap.step < snap.budget)
         if container.button("Resume", key=f"cmp_{trainer.run_id}_resume", disabled=not can, width="stretch"):
             trainer.resume()
-            _settle(trainer, lambda s: s.status == "running")
+            _settle(trainer, lambda s: s.status == RUNNING)
 
 
 def _settle(trainer, until) -> None:
@@ -179,6 +180,7 @@ def _race_view(ids: tuple[str, ...]) -> None:
 
 
 if len(picked) >= race.MIN_RUNS:
+    common.hold_still("race_view")
     race_view(tuple(picked))
 else:
     st.info(f"Pick {race.MIN_RUNS} to {race.MAX_RUNS} runs above, tick runs on the Runs page and press Compare, "

@@ -1,5 +1,10 @@
-"""The Train page's contrast parts: baselines on the chart, the verdict sentence, the PCA column
-(and further down, Fork and the film strip). Functions called from pages/train.py."""
+"""Contrast on the pages, as functions the page scripts call in one line each:
+
+- Train: baselines on the Loss chart, the verdict sentence, the PCA column, Fork, the film strip,
+  a sweep over one setting;
+- Explore: the film strip;
+- Runs: baselines on the overlay, the Compare link for ticked runs, a sweep's runs grouped.
+"""
 from __future__ import annotations
 
 import streamlit as st
@@ -64,7 +69,9 @@ def fork_button(trainer, snap, container=st) -> None:
     from ae_core.registry import RegistryFull
     from pages import common
 
-    ready = snap.status not in ("preparing", "error", "stopped") and len(snap.reconstructions) > 0
+    from ae_core.trainer import ERROR, PREPARING, STOPPED
+
+    ready = snap.status not in (PREPARING, ERROR, STOPPED) and len(snap.reconstructions) > 0
     if not container.button("Fork", disabled=not ready, key="fork", icon=":material/call_split:",
                             help="A new run that goes on from this step with the settings on the left; "
                                  "both race on the Compare page."):
@@ -110,10 +117,17 @@ def _strip_of(run_id: str):
         return None
 
 
-@st.fragment(run_every=FILM_REFRESH_S)
 def film_strip(run_id: str, key: str = "film") -> None:
     """A step slider over the run's frames (log-spaced steps and live changes), the digits then,
-    the latent points of a 2-D code, and ``Download GIF``."""
+    the latent points of a 2-D code, and ``Download GIF``; refreshed on its own, holding still."""
+    from pages import common
+
+    common.hold_still(f"{key}_view")
+    _film_fragment(run_id, key)
+
+
+@st.fragment(run_every=FILM_REFRESH_S)
+def _film_fragment(run_id: str, key: str) -> None:
     with st.container(key=f"{key}_view"):
         _film_strip(run_id, key)
 
@@ -152,6 +166,7 @@ def _film_strip(run_id: str, key: str) -> None:
         n = min(len(frame.latent), len(strip.labels))
         fig = viz.latent_figure(frame.latent[:n], strip.labels[:n], np.arange(n), height=320,
                                 axis_titles=("code 1", "code 2"))
+        fig.update_layout(title_text=f"Codes at step {frame.step:,}", uirevision=None)  # not the live map
         cols[2].plotly_chart(fig, key=f"{key}_latent", config={"displayModeBar": False})
     with cols[-1]:
         if frame.reason:

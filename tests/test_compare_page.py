@@ -155,3 +155,27 @@ def test_new_race_starts_two_runs_together_with_the_same_seed():
     assert at.query_params["runs"] == ",".join(t.run_id for t in trainers)
     for t in trainers:
         t.wait(lambda s: s.step > 0, timeout=120)  # started without a click
+
+
+def test_two_saved_runs_race_from_the_store(tmp_path, monkeypatch, mnist_path):
+    import shutil
+
+    from ae_core import runs
+    from tests.test_runs_page import NAMES, make_cli_runs
+
+    folder = tmp_path / "saved"
+    shutil.copytree(make_cli_runs(tmp_path, mnist_path), folder)
+    monkeypatch.setenv("AE_RUNS_DIR", str(folder))
+    ids = [r.run_id for r in runs.list_runs(folder)]
+    at = _compare(",".join(ids))
+    assert not at.exception and not at.error
+    names = [t["name"] for t in _chart(at)["data"] if t.get("legendgroup") not in (None, "baselines")
+             and t.get("showlegend") is not False]
+    assert sorted(names) == sorted(NAMES)
+    from pages import common
+
+    assert common.default_data_job().done.wait(60)
+    at.run()
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert captions.count("Original") == 1 and captions.count("step 60") == 2  # each saved model's digits
+    assert not [s for s in at.select_slider if s.label == "Learning rate"]  # saved runs have no live knobs

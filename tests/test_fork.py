@@ -52,6 +52,8 @@ def test_fork_carries_weights_optimizer_state_and_history_and_leaves_the_parent_
         assert snap.history.loss[60:70].mean() < 1.5 * before.history.loss[-10:].mean()
         assert snap.history.loss[60:70].mean() < 0.6 * before.history.loss[:10].mean()
         assert parent_of(snap.history.events) == (parent.run_id, 60)
+        # The film strip goes back through the parent's frames, then on with the fork's own.
+        assert child.film.steps()[:4] == [0, 10, 20, 50]
 
         # The parent: same history and status; it was paused and stays paused.
         after = parent.snapshot()
