@@ -10,7 +10,7 @@ from ae_core.config import ConfigError
 from ae_core.trainer import DIVERGED, DONE, PAUSED, READY, RUNNING
 from pages import common
 
-REFRESH_S = 1.0
+REFRESH_S = 1.5   # two to four runs' curves and digits: a little more work than the Train page's refresh
 SELECT_KEY = "compare_runs"
 GRID = 4           # digits a side in each run's grid
 LIVE_KNOBS = ("learning_rate", "batch_size")

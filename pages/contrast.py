@@ -157,7 +157,8 @@ def _film_strip(run_id: str, key: str) -> None:
     frame = frames[index]
     cols = st.columns([1, 1, 2] if frame.latent is not None else [1, 1, 1])
     originals = strip.originals.astype("float32") / 255
-    cols[0].image(viz.digit_grid(originals, 4, scale=2), caption="Original", width="stretch", output_format="PNG")
+    # Not captioned "Original": that names the live grid above.
+    cols[0].image(viz.digit_grid(originals, 4, scale=2), caption="Test digits", width="stretch", output_format="PNG")
     cols[1].image(viz.digit_grid(frame.reconstructions, 4, scale=2), caption=f"Reconstruction at step {frame.step:,}",
                   width="stretch", output_format="PNG")
     if frame.latent is not None and strip.labels is not None:
