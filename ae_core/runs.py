@@ -174,7 +174,8 @@ def list_runs(root: Path | None = None) -> list[SavedRun]:
 
 def resume_kwargs(run: SavedRun) -> dict:
     """Trainer keyword arguments that continue a saved run: its history, its weights read from
-    model.keras and its optimizer state from optimizer.npz, both in the trainer's own thread. (A run
+    model.keras and its optimizer state from optimizer.npz, both in the trainer's own thread, and its
+    film strip from frames.npz. (A run
     saved without optimizer.npz, or with one that does not fit, continues with a fresh optimizer.)"""
     from .history import History
 
@@ -182,8 +183,25 @@ def resume_kwargs(run: SavedRun) -> dict:
     weights = (lambda: load_keras_model(model_path).get_weights()) if model_path else None
     state_path = run.path / OPTIMIZER_FILE
     optimizer_state = (lambda: load_optimizer_state(state_path)) if model_path and state_path.is_file() else None
-    return dict(history=History.from_frames(run.history, run.events), weights=weights,
-                optimizer_state=optimizer_state)
+    kwargs = dict(history=History.from_frames(run.history, run.events), weights=weights,
+                  optimizer_state=optimizer_state)
+    film = _film_of(run)
+    if film is not None:
+        kwargs["film"] = film  # its film strip goes on too, instead of a new one replacing frames.npz
+    return kwargs
+
+
+def _film_of(run: SavedRun):
+    """The run's film strip from frames.npz, or None (none recorded, or unusable)."""
+    from .frames import FilmStrip
+
+    path = run.path / FRAMES_FILE
+    if not path.is_file():
+        return None
+    try:
+        return FilmStrip.load(path)
+    except ValueError:
+        return None
 
 
 def load_optimizer_state(path: str | os.PathLike) -> list | None:

@@ -381,7 +381,7 @@ class Trainer:
     def __init__(self, config: Config, dataset: "Dataset", *, run_id: str | None = None,
                  eval_every_s: float = 2.0, chunk_seconds: float = 0.1,
                  history: History | None = None, weights=None, on_checkpoint: Callable | None = None,
-                 checkpoint_every_s: float = 10.0, strategy=None, optimizer_state=None):
+                 checkpoint_every_s: float = 10.0, strategy=None, optimizer_state=None, film=None):
         self.run_id = run_id or new_run_id()
         # The tf.distribute strategy to train under: the one given, else the one whose scope is
         # active where the Trainer is made (scopes belong to a thread; training runs in another).
@@ -395,6 +395,8 @@ class Trainer:
         self._version = itertools.count()
         self._generation = 0
         self._init_state(config, history, weights, optimizer_state)
+        if film is not None:
+            self.film = film  # a continued run's film strip goes on (ae_core.frames.FilmStrip)
         self._publish_now(PREPARING, "Building the network…")
         self._spawn()
 

@@ -139,3 +139,22 @@ def test_a_thousand_step_run_gives_a_gif_of_six_or_more_frames(thousand_steps, t
     for args in (("no-such-run",), ("../../etc",)):
         p = cli("gif", *args, "--out", str(tmp_path / "c.gif"), runs_dir=root)
         assert p.returncode == 2 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_continued_run_goes_on_with_its_film_strip(thousand_steps, small_mnist, tmp_path):
+    trainer, snap = thousand_steps
+    root = tmp_path / "runs"
+    runs.save(snap, trainer.model(), root=root, optimizer_state=trainer.optimizer_state(), film=trainer.film)
+    saved = runs.load(snap.run_id, root)
+    kwargs = runs.resume_kwargs(saved)
+    assert kwargs["film"].steps() == trainer.film.steps()
+    again = Trainer(saved.config.replace(steps=2000), small_mnist, run_id=snap.run_id, **kwargs)
+    try:
+        again.wait_ready()
+        again.start()
+        done = again.wait(lambda s: s.status == "done", timeout=300)
+        assert again.film.steps() == film_lib.scheduled_steps(2000)
+        runs.save(done, again.model(), root=root, film=again.film)
+        assert FilmStrip.load(runs.run_path(snap.run_id, root) / runs.FRAMES_FILE).steps()[:2] == [0, 10]
+    finally:
+        again.stop()
