@@ -38,6 +38,9 @@ if st.session_state.get("compare_link") != link:  # a new link (or the first vis
     st.session_state[SELECT_KEY] = [i for i in ids if i in available]
 for error in st.session_state.get("compare_errors", []):
     st.error(error)
+# A run released or deleted since it was picked leaves the pick quietly.
+st.session_state[SELECT_KEY] = [i for i in st.session_state.get(SELECT_KEY, []) if i in available]
+
 
 def _label(run_id: str) -> str:
     run = available.get(run_id)
