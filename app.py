@@ -33,5 +33,6 @@ page = st.navigation([
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
     st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", url_path="explore"),
     st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ])
 common.guarded(page.run)()

@@ -59,7 +59,7 @@ def cmd_train(args) -> int:
 
     def checkpoint(trainer):
         runs.save(trainer.snapshot(), trainer.model(), name=args.name, optimizer_state=trainer.optimizer_state(),
-                  dataset=trainer.dataset)
+                  dataset=trainer.dataset, film=trainer.film)
 
     trainer = Trainer(config, dataset, eval_every_s=args.eval_every,
                       on_checkpoint=None if args.no_save else checkpoint, checkpoint_every_s=args.save_every)
@@ -157,6 +157,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("presets", help="list the presets")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_presets)
+
+    from . import cli_contrast
+    cli_contrast.register(sub)
     return p
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import frames as film_lib
 from .config import Config
 from .engine import MAX_CHUNK, Engine
 from .snapshot import N_DIGITS
@@ -84,6 +85,7 @@ class TrainingLoop:
             if not t._current(self.gen):
                 return
             t._engine = self.engine
+        self._record_frame()
         seen = -1
         while True:
             with t._cond:
@@ -112,7 +114,7 @@ class TrainingLoop:
         if not self._wants_steps():
             return 0
         left = t._target.steps - self.history.n if t._want == "run" else t._step_quota
-        n = max(0, min(self.chunk, left, MAX_CHUNK))
+        n = max(0, min(self.chunk, left, MAX_CHUNK, film_lib.next_scheduled(self.history.n) - self.history.n))
         if t._want == "step":
             t._step_quota -= n
         return n
@@ -128,6 +130,8 @@ class TrainingLoop:
                 self.engine.set_noise(new)
             self.history.add_event(self.history.n, self.elapsed, name, old, new)
         self.applied = target
+        if changed:
+            self._record_frame(film_lib.change_reason(changed))
 
     def _train(self, n: int) -> None:
         t = self.t
@@ -160,6 +164,7 @@ class TrainingLoop:
             self._diverge(after, cfg, done, self.history.n)  # the chunk's last update broke the network
             return
         self.diverged = ""
+        self._record_frame()
         if time.monotonic() - self.last_eval >= t.eval_every_s:
             self.evaluate()
         with t._cond:
@@ -170,6 +175,13 @@ class TrainingLoop:
         self.publish(RUNNING)
         if t.on_checkpoint and time.monotonic() - self.last_checkpoint >= t.checkpoint_every_s:
             self._checkpoint()  # after publishing: the save reads the snapshot just published
+
+    def _record_frame(self, reason: str = "") -> None:
+        """A film-strip frame at a scheduled step (chunks end there) or at a live change."""
+        film = self.t.film
+        if film.wants(self.history.n, reason):
+            recon, latent = film_lib.capture(self.engine, self.applied)
+            film.add(self.history.n, recon, latent, reason)
 
     def _rate(self, done: int) -> None:
         """Steps per wall-clock second over the last ~2 s (evaluations and saves included)."""

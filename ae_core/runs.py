@@ -27,6 +27,8 @@ from .history import smooth, to_frame
 
 FILES = ("config.json", "history.csv", "events.json", "model.keras")
 OPTIMIZER_FILE = "optimizer.npz"
+FRAMES_FILE = "frames.npz"   # the film strip (ae_core.frames), when the run recorded one
+KEPT_META = ("sweep", "swept", "data")  # config.json "run" fields kept through later saves (ae_core.sweep, run_data)
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 
 
@@ -70,10 +72,12 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
-         optimizer_state: list | None = None, dataset=None) -> Path:
-    """Save a trainer's snapshot (and its Keras model, optimizer state and data set, if given) as a
-    run folder. The data set is described in config.json, and kept in the folder when it was an
-    upload (see :mod:`ae_core.run_data`)."""
+         optimizer_state: list | None = None, dataset=None, film=None, extra_meta: dict | None = None) -> Path:
+    """Save a trainer's snapshot (and its Keras model, optimizer state, data set and film strip
+    (``ae_core.frames.FilmStrip``), if given) as a run folder. The data set is described in
+    config.json, and kept in the folder when it was an upload (see :mod:`ae_core.run_data`).
+    ``extra_meta`` (e.g. the sweep a run belongs to) goes into config.json's ``run`` and stays there
+    through later saves."""
     from . import run_data
 
     folder = run_path(snapshot.run_id, root)
@@ -83,18 +87,20 @@ def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
     meta["preset"] = meta["preset"] or old.get("preset")
     meta["created"] = old.get("created") or time.strftime("%Y-%m-%dT%H:%M:%S")
     meta["saved"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    meta.update({k: old[k] for k in KEPT_META if k in old})
+    meta.update(extra_meta or {})
     if dataset is not None:
         meta["data"] = run_data.describe(dataset)
         if run_data.is_upload(dataset):
             run_data.store(folder, dataset)
-    elif old.get("data"):
-        meta["data"] = old["data"]
     # The model first: config.json is written last, so a run with a config.json is complete.
     if nets is not None:
         atomic_write(folder / "model.keras", lambda tmp: nets.autoencoder.save(tmp))
     if optimizer_state is not None:
         arrays = {f"v{i:03d}": np.asarray(a) for i, a in enumerate(optimizer_state)}
         atomic_write(folder / OPTIMIZER_FILE, lambda tmp: np.savez(tmp, **arrays))
+    if film is not None and len(film):
+        film.save(folder / FRAMES_FILE)
     _write_text(folder / "history.csv", to_frame(snapshot.history).to_csv(index=False))
     _write_text(folder / "events.json", json.dumps(list(snapshot.history.events), default=_jsonable, indent=1))
     _write_text(folder / "config.json", json.dumps({"config": snapshot.config.to_dict(), "run": meta}, indent=1,
@@ -176,7 +182,8 @@ def list_runs(root: Path | None = None) -> list[SavedRun]:
 
 def resume_kwargs(run: SavedRun) -> dict:
     """Trainer keyword arguments that continue a saved run: its history, its weights read from
-    model.keras and its optimizer state from optimizer.npz, both in the trainer's own thread. (A run
+    model.keras and its optimizer state from optimizer.npz, both in the trainer's own thread, and its
+    film strip from frames.npz. (A run
     saved without optimizer.npz, or with one that does not fit, continues with a fresh optimizer.)"""
     from .history import History
 
@@ -184,8 +191,25 @@ def resume_kwargs(run: SavedRun) -> dict:
     weights = (lambda: load_keras_model(model_path).get_weights()) if model_path else None
     state_path = run.path / OPTIMIZER_FILE
     optimizer_state = (lambda: load_optimizer_state(state_path)) if model_path and state_path.is_file() else None
-    return dict(history=History.from_frames(run.history, run.events), weights=weights,
-                optimizer_state=optimizer_state)
+    kwargs = dict(history=History.from_frames(run.history, run.events), weights=weights,
+                  optimizer_state=optimizer_state)
+    film = _film_of(run)
+    if film is not None:
+        kwargs["film"] = film  # its film strip goes on too, instead of a new one replacing frames.npz
+    return kwargs
+
+
+def _film_of(run: SavedRun):
+    """The run's film strip from frames.npz, or None (none recorded, or unusable)."""
+    from .frames import FilmStrip
+
+    path = run.path / FRAMES_FILE
+    if not path.is_file():
+        return None
+    try:
+        return FilmStrip.load(path)
+    except ValueError:
+        return None
 
 
 def load_optimizer_state(path: str | os.PathLike) -> list | None:
@@ -233,6 +257,9 @@ UNSHOWN_DIFFS = ("steps",)   # the step budget: the table's Steps column says wh
 
 
 def _meta_of(snapshot, name: str | None = None) -> dict:
+    from .fork import parent_of
+
+    parent = parent_of(snapshot.history.events)  # a fork's history records where it branched
     return {
         "run_id": snapshot.run_id,
         "name": name or snapshot.run_id,
@@ -243,6 +270,7 @@ def _meta_of(snapshot, name: str | None = None) -> dict:
         "test_mse": snapshot.test_loss,
         "elapsed": round(snapshot.elapsed, 3),
         "data_source": snapshot.data_source,
+        **({"parent": parent[0], "forked_at": parent[1]} if parent else {}),
     }
 
 
@@ -321,7 +349,8 @@ def _number(value) -> float | None:
 def summary_table(runs: list[SavedRun]) -> pd.DataFrame:
     """One row a run for the Runs page: run_id, name, live, preset, settings (the hyperparameters
     that differ from the preset or between the runs), steps, loss, test_mse, elapsed, status, data
-    (what it trained on: an MSE on 300 digits is not one on 60 000), saved."""
+    (what it trained on: an MSE on 300 digits is not one on 60 000), parent (the run a fork branched
+    from), saved."""
     from . import run_data
 
     settings = differing_settings(runs)
@@ -342,10 +371,11 @@ def summary_table(runs: list[SavedRun]) -> pd.DataFrame:
             "status": str(m.get("status") or "unknown"),
             "data": run_data.short_label(m.get("data") if isinstance(m.get("data"), dict) else None,
                                          str(m.get("data_source") or "")),
+            "parent": str(m["parent"]) if m.get("parent") else None,
             "saved": pd.to_datetime(m.get("saved") if isinstance(m.get("saved"), str) else None, errors="coerce"),
         })
     columns = ["run_id", "name", "live", "preset", "settings", "steps", "loss", "test_mse", "elapsed",
-               "status", "data", "saved"]
+               "status", "data", "parent", "saved"]
     table = pd.DataFrame(rows, columns=columns)
     table["saved"] = pd.to_datetime(table["saved"], errors="coerce")
     for column in ("loss", "test_mse", "elapsed"):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from . import frames as film_lib
 from .config import LIVE_FIELDS, Config, ConfigError
 from .engine import CHECK_SIZE, MAX_CHUNK, PROBE_SIZE, Engine
 from .history import History, _readonly
@@ -48,7 +49,7 @@ class Trainer:
     def __init__(self, config: Config, dataset: "Dataset", *, run_id: str | None = None,
                  eval_every_s: float = 2.0, chunk_seconds: float = 0.1,
                  history: History | None = None, weights=None, on_checkpoint: Callable | None = None,
-                 checkpoint_every_s: float = 10.0, strategy=None, optimizer_state=None):
+                 checkpoint_every_s: float = 10.0, strategy=None, optimizer_state=None, film=None):
         self.run_id = run_id or new_run_id()
         # The tf.distribute strategy to train under: the one given, else the one whose scope is
         # active where the Trainer is made (scopes belong to a thread; training runs in another).
@@ -62,6 +63,8 @@ class Trainer:
         self._version = itertools.count()
         self._generation = 0
         self._init_state(config, history, weights, optimizer_state)
+        if film is not None:
+            self.film = film  # a continued run's film strip goes on (ae_core.frames.FilmStrip)
         self._publish_now(PREPARING, "Building the network…")
         self._spawn()
 
@@ -184,6 +187,7 @@ class Trainer:
             self._initial_weights = weights
             self._initial_optimizer_state = optimizer_state
             self._engine: Engine | None = None
+            self.film = film_lib.strip_for(self.dataset)  # the film strip (frames.npz) of this generation
 
     def _spawn(self) -> None:
         gen = self._generation

@@ -16,7 +16,20 @@ TEST = "#2ec4b6"
 EVENT = "#e71d36"
 FONT = dict(size=16)
 
+BASELINE = "#cbd5e0"
+BASELINE_DASH = {"mean digit": "dot"}   # others (PCA-k) dashed
+BASELINE_GROUP = "baselines"             # the legend group of the baseline lines (runs' curves have none)
+
 EVENT_LABELS = {"learning_rate": "lr", "batch_size": "batch", "noise": "noise", "steps": "budget"}
+
+
+def event_label(event: dict) -> str:
+    """``lr 0.01→0.001`` for a live change, ``fork of RUN`` where a fork branched off."""
+    if event["field"] == "fork":
+        return f"fork of {event['old']}"
+    if isinstance(event["old"], (int, float)):
+        return f"{EVENT_LABELS.get(event['field'], event['field'])} {event['old']:g}→{event['new']:g}"
+    return f"{event['field']} changed"
 
 
 def _thin(x: np.ndarray, *ys: np.ndarray, max_points: int = MAX_POINTS):
@@ -38,10 +51,27 @@ def _layout(fig, title: str, height: int):
     return fig
 
 
+def baseline_lines(fig, baselines: dict[str, float] | None, x_end: float):
+    """Flat, labelled lines at each baseline's test MSE (``{"mean digit": 0.067, "PCA-64": 0.009}``)
+    from x = 0 to ``x_end``: traces, not shapes, so they sit right on a log axis and have a legend entry."""
+    import plotly.graph_objects as go
+
+    x_end = float(x_end) if np.isfinite(x_end) and x_end > 0 else 1.0
+    for label, value in (baselines or {}).items():
+        if value is None or not np.isfinite(value) or value <= 0:
+            continue  # a log axis cannot place zero
+        fig.add_trace(go.Scatter(
+            x=[0.0, x_end], y=[float(value)] * 2, name=label, legendgroup=BASELINE_GROUP,
+            mode="lines+text", text=["", f"{label} "],
+            textposition="top left", textfont=dict(color=BASELINE, size=13), hoverinfo="name+y",
+            line=dict(color=BASELINE, width=2, dash=BASELINE_DASH.get(label, "dash"))))
+    return fig
+
+
 def loss_figure(view: HistoryView, *, log_y: bool = False, x: str = "step", height: int = 380,
-                span: int = SMOOTHING_SPAN):
+                span: int = SMOOTHING_SPAN, baselines: dict[str, float] | None = None):
     """The live loss chart: raw minibatch loss (faint), its moving average, held-out MSE and
-    marks where a hyperparameter changed."""
+    marks where a hyperparameter changed; ``baselines`` (label -> test MSE) as flat lines."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -61,11 +91,11 @@ def loss_figure(view: HistoryView, *, log_y: bool = False, x: str = "step", heig
                                  line=dict(color=TEST, width=2), marker=dict(size=6)))
     for event in view.events:
         at = event["step"] if x != "elapsed" else event["elapsed"]
-        label = f"{EVENT_LABELS.get(event['field'], event['field'])} {event['old']:g}→{event['new']:g}" \
-            if isinstance(event["old"], (int, float)) else f"{event['field']} changed"
+        label = event_label(event)
         fig.add_vline(x=at, line=dict(color=EVENT, width=2, dash="dash"))
         fig.add_annotation(x=at, y=1, yref="paper", text=label, showarrow=False, xanchor="left",
                            font=dict(color=EVENT, size=14), bgcolor="rgba(0,0,0,0.5)")
+    baseline_lines(fig, baselines, xs[-1] if n else 1.0)
     fig.update_xaxes(title="training seconds" if x == "elapsed" else "step", rangemode="tozero")
     fig.update_yaxes(title="loss", type="log" if log_y else "linear")
     if not n and not np.any(view.test_step > 0):  # an evaluation before any step is not drawn either
@@ -85,14 +115,15 @@ def _empty_state(fig, message: str) -> None:
 
 
 def overlay_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, x_title: str = "step",
-                   log_y: bool = False, height: int = 420):
-    """Several runs' smoothed loss curves on one chart: name -> (x, loss)."""
+                   log_y: bool = False, height: int = 420, baselines: dict[str, float] | None = None):
+    """Several runs' smoothed loss curves on one chart: name -> (x, loss); ``baselines`` as flat lines."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     for name, (xs, ys) in curves.items():
         tx, ty = _thin(np.asarray(xs), np.asarray(ys))
         fig.add_trace(go.Scatter(x=tx, y=ty, name=name, mode="lines", line=dict(width=3)))
+    baseline_lines(fig, baselines, max((np.nanmax(xs) for xs, _ in curves.values() if len(xs)), default=1.0))
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title="loss (smoothed)", type="log" if log_y else "linear")
     return _layout(fig, "Loss", height)

@@ -56,7 +56,8 @@ def save_run(trainer) -> None:
     """Save a live run to the run store (from its training thread, or at shutdown)."""
     from ae_core import runs
 
-    runs.save(trainer.snapshot(), trainer.model(), optimizer_state=trainer.optimizer_state(), dataset=trainer.dataset)
+    runs.save(trainer.snapshot(), trainer.model(), optimizer_state=trainer.optimizer_state(),
+              dataset=trainer.dataset, film=getattr(trainer, "film", None))
 
 
 class _Job:

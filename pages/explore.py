@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from ae_core import latent, viz
-from pages import common
+from pages import common, contrast
 
 REFRESH_S = 3.0     # a live run's map is recomputed at most this often (a few % of training time)
 MAP = "latent_map"  # the map's widget key; its selection lands in st.session_state[MAP]
@@ -328,4 +328,5 @@ common.hold_still("explore_view")
 # A live run refreshes on its own; a saved run only while its digits are still loading.
 waiting = not live and common.current_dataset() is None
 st.fragment(explore, run_every=REFRESH_S if live else 1.0 if waiting else None)(run_id, waiting, saved)
+contrast.film_strip(run_id, key="explore_film")
 _canvas()

@@ -7,7 +7,7 @@ import streamlit as st
 
 from ae_core import runs, viz
 from ae_core.runs import RunError
-from pages import common
+from pages import common, contrast
 
 TABLE_KEY = "runs_table"
 
@@ -56,7 +56,7 @@ else:
         table, key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", selection_default=default,
         hide_index=True, row_height=40, placeholder="—",
         column_order=["name", "live", "preset", "settings", "steps", "loss", "test_mse", "elapsed", "status",
-                      "data", "saved"],
+                      "data", "parent", "saved"],
         column_config={
             "name": st.column_config.TextColumn("Name", width="medium"),
             "live": st.column_config.CheckboxColumn("Live", help="Held in memory by this server right now",
@@ -72,6 +72,7 @@ else:
             "elapsed": st.column_config.NumberColumn("Time", format="%.1f s", help="Training seconds, pauses excluded"),
             "status": st.column_config.TextColumn("Status"),
             "data": st.column_config.TextColumn("Data", help="What the run trained on: file · training / test digits"),
+            "parent": st.column_config.TextColumn("Parent", help="The run this one was forked from"),
             "saved": st.column_config.DatetimeColumn("Saved", format="YYYY-MM-DD HH:mm"),
         })
     picked = [all_runs[i] for i in sorted(event.selection.rows) if i < len(all_runs)]  # in table order
@@ -86,13 +87,17 @@ else:
         x = "elapsed" if x_axis == "seconds" else "step"
         curves = runs.overlay_curves(picked, x)
         if curves:
-            fig = viz.overlay_figure(curves, x_title="training seconds" if x == "elapsed" else "step", log_y=log_y)
+            fig = viz.overlay_figure(curves, x_title="training seconds" if x == "elapsed" else "step", log_y=log_y,
+                                     baselines=contrast.overlay_baselines(picked))
             st.plotly_chart(fig, key="overlay", config={"displayModeBar": False})
+        contrast.compare_link(picked)
         empty = [r.name for r in picked if not len(r.history)]
         if empty:
             st.caption("No steps yet: " + ", ".join(empty))
     else:
         st.caption("Tick one or more runs in the table to overlay their smoothed loss curves.")
+
+    contrast.sweep_groups(all_runs)
 
     # --- one run: open, rename, delete, download ---------------------------------------------------
     st.subheader("Manage a run")

@@ -6,7 +6,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
 from ae_core.registry import RegistryFull
-from pages import common
+from pages import common, contrast
 from pages import train_state as state
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
@@ -139,6 +139,7 @@ except RegistryFull as e:
     full_server(e)
 state.show_notes()
 data_controls(trainer.dataset)
+contrast.sweep_starter(draft, trainer.dataset, container=st.sidebar)
 
 if draft is not None:
     last = st.session_state.last_draft
@@ -241,6 +242,7 @@ def _live_view(run_id: str) -> None:
     if state.others_changed(trainer):
         st.rerun(scope="app")  # another tab changed a live setting: redraw the controls with it
     effect = _controls(trainer, trainer.snapshot())
+    contrast.fork_button(trainer, trainer.snapshot())
     if effect is not None:
         # Show a command's effect in this very refresh (a chunk ends within ~0.1 s), not the next one.
         try:
@@ -264,6 +266,7 @@ def _live_view(run_id: str) -> None:
     m[3].metric("Steps/s", f"{snap.steps_per_sec:,.0f}" if running else "—")
     speed = f" · {snap.steps_per_sec * snap.config.batch_size:,.0f} digits/s" if running else ""
     st.progress(min(1.0, snap.step / max(budget, 1)), text=f"{snap.elapsed:.1f} s of training{speed}")
+    contrast.verdict(trainer, snap)
 
     chart, grids = st.columns([3, 2])
     with chart:
@@ -271,15 +274,17 @@ def _live_view(run_id: str) -> None:
         log_y = opts[0].toggle("Log scale", key="log_y", value=True)
         x_axis = opts[1].segmented_control("x axis", ["step", "seconds"], default="step", key="x_axis",
                                            label_visibility="collapsed") or "step"
-        fig = viz.loss_figure(snap.history, log_y=log_y, x="elapsed" if x_axis == "seconds" else "step")
+        fig = viz.loss_figure(snap.history, log_y=log_y, x="elapsed" if x_axis == "seconds" else "step",
+                              baselines=contrast.chart_baselines(trainer))
         st.plotly_chart(fig, key="loss_chart", config={"displayModeBar": False})
     with grids:
-        opts = st.columns(2)
+        opts = st.columns(3)
         n = opts[0].select_slider("Grid", [4, 5, 6, 7, 8], value=4, key="grid_n", format_func=lambda k: f"{k}×{k}")
         show_diff = opts[1].toggle("Difference", key="show_diff", help="Where the reconstruction is wrong")
+        show_pca = contrast.pca_toggle(opts[2])
         scale = max(1, 224 // (28 * n))
         if len(snap.reconstructions):
-            pics = st.columns(3 if show_diff else 2)
+            pics = st.columns(2 + show_diff + show_pca)
             pics[0].image(common.inline_png(viz.digit_grid(snap.originals, n, scale=scale)), caption="Original",
                           width="stretch")
             pics[1].image(common.inline_png(viz.digit_grid(snap.reconstructions, n, scale=scale)),
@@ -287,6 +292,8 @@ def _live_view(run_id: str) -> None:
             if show_diff:
                 pics[2].image(common.inline_png(viz.difference_grid(snap.originals, snap.reconstructions, n, scale=scale)),
                               caption="Difference", width="stretch")
+            if show_pca:
+                contrast.pca_image(pics[-1], trainer, snap, n, scale)
             st.caption(f"Reconstructions at step {snap.recon_step:,} of the first {n * n} test digits.")
         else:
             st.caption("Reconstructions appear once the network is built.")
@@ -329,6 +336,7 @@ def _inside_view(run_id: str) -> None:
 
 
 live_view(trainer.run_id)
+contrast.film_strip(trainer.run_id)
 
 st.subheader("Inside the network")
 if draft is not None:

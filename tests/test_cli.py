@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ae_core.config import PRESETS
-from ae_core.runs import FILES, OPTIMIZER_FILE
+from ae_core.runs import FILES, FRAMES_FILE, OPTIMIZER_FILE
 from tests.conftest import ROOT
 
 NOTEBOOK_STEP_1000_LOSS = 0.147803  # "Step 1000: Minibatch Loss: 0.147803" in the reference notebook
@@ -50,7 +50,7 @@ def test_train_json(tmp_path, mnist_path):
     folders = run_folders(tmp_path)
     assert len(folders) == 1
     folder = folders[0]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(FILES + (OPTIMIZER_FILE,))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(FILES + (OPTIMIZER_FILE, FRAMES_FILE))
     if "run_dir" in done:
         assert Path(done["run_dir"]).resolve() == folder.resolve()
     saved = json.loads((folder / "config.json").read_text())
@@ -204,4 +204,4 @@ def test_train_returns_only_after_the_final_save(tmp_path, small_npz, monkeypatc
     assert code == 0
     done = json_lines(capsys.readouterr().out)[-1]
     assert done["event"] == "done" and done["steps"] == 20
-    assert files == sorted(FILES + (OPTIMIZER_FILE,)), f"main() returned while the final save was still running: {files}"
+    assert files == sorted(FILES + (OPTIMIZER_FILE, FRAMES_FILE)), f"main() returned while the final save was still running: {files}"

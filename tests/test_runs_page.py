@@ -112,7 +112,12 @@ def _select(at, names) -> AppTest:
 
 
 def _chart(at) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
+    """The overlay's spec with the runs' curves only (the baseline lines are checked on their own)."""
+    from ae_core.viz import BASELINE_GROUP
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec["data"] = [t for t in spec["data"] if t.get("legendgroup") != BASELINE_GROUP]
+    return spec
 
 
 def _array(value) -> np.ndarray:

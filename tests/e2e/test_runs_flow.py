@@ -25,7 +25,9 @@ def server(tmp_path_factory, mnist_path):
 
 
 def legend_names(page) -> list[str]:
-    return sorted(page.locator(".js-plotly-plot .legendtext").all_text_contents())
+    """The runs in the overlay's legend (the baseline lines, ``mean digit`` and ``PCA-k``, left out)."""
+    names = page.locator(".js-plotly-plot .legendtext").all_text_contents()
+    return sorted(n for n in names if n != "mean digit" and not n.startswith("PCA-"))
 
 
 def test_tick_two_runs_and_see_them_overlaid(server, page):
@@ -35,7 +37,8 @@ def test_tick_two_runs_and_see_them_overlaid(server, page):
     grid.wait_for(timeout=30_000)
     page.get_by_text("Tick one or more runs").wait_for()
     # The app's own navigation, even on a fresh server's first visit straight to /runs.
-    assert page.locator('[data-testid="stSidebarNav"]').inner_text().split()[-1] == "Runs"
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text().split()
+    assert nav[-1] == "Compare" and "Runs" in nav
 
     # The table is a canvas: tick each row's checkbox in the left-most (row marker) column,
     # counting rows up from the table's bottom edge (two rows under a header).
