@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ae_core import baselines as bl
+from pages import common
 
 
 def baselines_of(trainer):
