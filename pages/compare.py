@@ -74,7 +74,7 @@ def _knobs(trainer, container) -> None:
         key = f"cmp_{trainer.run_id}_{name}"
         value = getattr(trainer.config, name)
         st.session_state[key] = value  # follows changes made elsewhere (Train page, another tab)
-        options = common.LR_OPTIONS if name == "learning_rate" else common.BATCH_OPTIONS
+        options = cfg_lib.spec(name)["options"]
         container.select_slider(cfg_lib.spec(name)["label"], sorted(set(options) | {value}), key=key,
                                 format_func=lambda v: f"{v:g}", on_change=_set_live, args=(trainer, name, key))
     if snap.status == RUNNING:
@@ -111,7 +111,7 @@ def _saved_reconstructions(run: runs.SavedRun, images):
 @st.fragment(run_every=REFRESH_S)
 def race_view(ids: tuple[str, ...]) -> None:
     with st.container(key="race_view"):
-        _race_view(ids)
+        common.guarded(_race_view)(ids)
 
 
 def _race_view(ids: tuple[str, ...]) -> None:

@@ -130,7 +130,7 @@ def film_strip(run_id: str, key: str = "film") -> None:
 @st.fragment(run_every=FILM_REFRESH_S)
 def _film_fragment(run_id: str, key: str) -> None:
     with st.container(key=f"{key}_view"):
-        _film_strip(run_id, key)
+        common.guarded(_film_strip)(run_id, key)
 
 
 def _film_strip(run_id: str, key: str) -> None:

@@ -327,6 +327,6 @@ st.page_link("pages/train.py", label="Back to training this run", icon=":materia
 common.hold_still("explore_view")
 # A live run refreshes on its own; a saved run only while its digits are still loading.
 waiting = not live and common.current_dataset() is None
-st.fragment(explore, run_every=REFRESH_S if live else 1.0 if waiting else None)(run_id, waiting, saved)
+st.fragment(common.guarded(explore), run_every=REFRESH_S if live else 1.0 if waiting else None)(run_id, waiting, saved)
 contrast.film_strip(run_id, key="explore_film")
 _canvas()
