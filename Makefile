@@ -1,15 +1,24 @@
 # Fresh machine: `make run` starts the dashboard, `make test` runs every test, `make bench` measures.
+# Another Python than `python3`: `make run PYTHON=python3.12`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 PORT   ?= 8501
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: run test bench chromium clean
+.PHONY: run test bench chromium check-python clean
 
-$(BIN)/python:
+# TensorFlow has wheels for these Pythons only; anything else would fail deep inside pip.
+check-python:
+	@v=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); \
+	case " $(SUPPORTED_PYTHONS) " in *" $$v "*) ;; *) \
+	  echo "The lab needs Python 3.11, 3.12 or 3.13 ($(PYTHON) is $${v:-not found}): choose one with e.g. make run PYTHON=python3.12"; \
+	  exit 1;; esac
+
+$(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 
@@ -24,11 +33,13 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.deps
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
-# The browser tests drive Debian's Chromium; it is installed here when missing and we are root.
+# The browser tests drive Chromium: Debian's is installed here when missing and we are root. Without
+# root and without any Chromium the browser tests are skipped with a sentence saying how to get one.
 chromium:
-	@test -x /usr/bin/chromium || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "The browser tests need Debian's Chromium: sudo apt-get install -y chromium"; exit 1; fi; }
+	@test -x /usr/bin/chromium || test -x /usr/bin/chromium-browser || test -n "$$CHROMIUM" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "No Chromium found: the browser tests will be skipped (see README, Testing)."; fi; }
 
 test: $(VENV)/.dev-deps chromium
 	$(BIN)/python -m pytest
