@@ -9,7 +9,7 @@ SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: run test bench chromium check-python clean
+.PHONY: run test test-lowest platforms bench chromium check-python clean
 
 # TensorFlow has wheels for these Pythons only; anything else would fail deep inside pip.
 check-python:
@@ -44,8 +44,24 @@ chromium:
 test: $(VENV)/.dev-deps chromium
 	$(BIN)/python -m pytest
 
+# The engine tests (no pages, no browser) on the oldest versions requirements.txt allows.
+LOWEST := .venv-lowest
+ENGINE_TESTS := tests --ignore=tests/e2e "--ignore-glob=tests/test_*_page.py"
+$(LOWEST)/.deps: requirements.txt requirements-dev.txt constraints-lowest.txt | check-python
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --disable-pip-version-check --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --disable-pip-version-check --quiet -c constraints-lowest.txt -r requirements-dev.txt
+	touch $@
+
+test-lowest: $(LOWEST)/.deps
+	$(LOWEST)/bin/python -m pytest $(ENGINE_TESTS)
+
+# Do the requirements resolve to wheels on every supported platform? (asks PyPI, installs nothing)
+platforms: $(VENV)/.deps
+	$(BIN)/python tools/check_platforms.py
+
 bench: $(VENV)/.dev-deps chromium
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .hypothesis build *.egg-info

@@ -4,6 +4,7 @@
     python -m ae_core train --preset fast --set learning_rate=0.003 --json
     python -m ae_core data PATH
     python -m ae_core presets
+    python -m ae_core tensorboard RUN --logdir DIR
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import time
 
 from . import config as cfg_lib
+from . import tensorboard as tensorboard_cli
 
 EXIT_BAD_INPUT = 2
 
@@ -152,6 +154,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("presets", help="list the presets")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_presets)
+
+    tensorboard_cli.add_parser(sub)
     return p
 
 

@@ -256,7 +256,7 @@ def _live_view(run_id: str) -> None:
         x_axis = opts[1].segmented_control("x axis", ["step", "seconds"], default="step", key="x_axis",
                                            label_visibility="collapsed") or "step"
         fig = viz.loss_figure(snap.history, log_y=log_y, x="elapsed" if x_axis == "seconds" else "step")
-        st.plotly_chart(fig, key="loss_chart", config={"displayModeBar": False})
+        st.plotly_chart(fig, key="loss_chart", config=common.chart_config(f"{run_id}-loss"))
     with grids:
         opts = st.columns(2)
         n = opts[0].select_slider("Grid", [4, 5, 6, 7, 8], value=4, key="grid_n", format_func=lambda k: f"{k}×{k}")
@@ -268,6 +268,9 @@ def _live_view(run_id: str) -> None:
                           output_format="PNG")
             pics[1].image(viz.digit_grid(snap.reconstructions, n, scale=scale), caption="Reconstruction",
                           width="stretch", output_format="PNG")
+            common.grid_download(pics[0], lambda: viz.digit_grid(snap.originals, n), "original.png", key="dl_original")
+            common.grid_download(pics[1], lambda: viz.digit_grid(snap.reconstructions, n),
+                                 f"reconstruction-step-{snap.recon_step}.png", key="dl_reconstruction")
             if show_diff:
                 pics[2].image(viz.difference_grid(snap.originals, snap.reconstructions, n, scale=scale),
                               caption="Difference", width="stretch", output_format="PNG")
@@ -301,12 +304,14 @@ def _inside_view(run_id: str) -> None:
                              format_func=lambda k: f"{min(k * k, units)} of {units}")
         st.image(viz_network.filter_grid(snap.first_layer, n, scale=max(1, 336 // (28 * n))),
                  caption="First-layer filters", width="stretch", output_format="PNG")
+        common.grid_download(st, lambda: viz_network.filter_grid(snap.first_layer, n, scale=4),
+                             f"filters-step-{snap.recon_step}.png", key="dl_filters")
         st.caption("What each encoder_1 unit looks for: light = positive weight, dark = negative.")
     with right:
         names = [h.name for h in snap.health]
         pick = st.selectbox("Distribution of", names, key="health_layer")
         st.plotly_chart(viz_network.health_figure(snap.health, layer=names.index(pick)), key="health_chart",
-                        config={"displayModeBar": False})
+                        config=common.chart_config(f"{run_id}-layer-health"))
         st.markdown(f"**{reading(list(snap.health))}**")
         st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {snap.recon_step:,}.")
 
