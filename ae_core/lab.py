@@ -2,12 +2,13 @@
 
     ae-lab [streamlit run options...]      e.g.  ae-lab --server.port 8600
 
-Runs ``streamlit run app.py`` in a new process (the engine itself never imports streamlit). Streamlit
+Runs ``streamlit run app.py`` in this process's place (the engine itself never imports streamlit). Streamlit
 reads ``.streamlit/config.toml`` only from the current folder, so the dashboard's settings are passed
 as options instead; options given on the command line come after them and win.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -48,8 +49,11 @@ def command(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    cmd = command(sys.argv[1:] if argv is None else argv)
+    if os.name == "posix":
+        os.execv(cmd[0], cmd)  # become the server: signals (Ctrl-C, a service manager's TERM) reach it
     try:
-        return subprocess.call(command(sys.argv[1:] if argv is None else argv))
+        return subprocess.call(cmd)
     except KeyboardInterrupt:
         return 130
 

@@ -172,9 +172,29 @@ def test_links_and_downloads_of_a_run(runs_dir):
     assert links["Open in Explore"].page == "explore"
     assert links["Open in Explore"].query_string == f"run={ids['lr 0.01']}"
     downloads = {b.label: b for b in at.get("download_button")}
-    assert set(downloads) == {"Download model.keras", "Download history.csv", "Download config.json"}
+    assert set(downloads) == {"Download model.keras", "Download history.csv", "Download config.json",
+                              "Download the run (.zip)"}
     assert not any(b.disabled for b in downloads.values())
     assert set(runs.exports(runs.load(ids["lr 0.01"]))) == {"model.keras", "history.csv", "config.json"}
+    # The chart's toolbar offers only the PNG download, without plotly's logo.
+    config = json.loads(at.get("plotly_chart")[0].proto.config)
+    assert config["modeBarButtons"] == [["toImage"]] and config["displaylogo"] is False
+    assert config["toImageButtonOptions"]["format"] == "png"
+    # Presentation mode: nothing but the chart.
+    presenting = _page({"run": ids["lr 0.01"], "present": "1"})
+    assert json.loads(presenting.get("plotly_chart")[0].proto.config) == {"displayModeBar": False}
+
+
+def test_a_run_folder_downloads_as_one_zip(runs_dir):
+    import zipfile
+
+    run = runs.load(_ids_by_name(runs_dir)["lr 0.01"])
+    (run.path / ".history.tmp123.csv").write_text("half a save")  # an interrupted save's leftover
+    with zipfile.ZipFile(io.BytesIO(runs.archive(run))) as zf:
+        names = set(zf.namelist())
+        assert names == {f"{run.run_id}/{p.name}" for p in run.path.iterdir() if not p.name.startswith(".")}
+        assert {f"{run.run_id}/{name}" for name in runs.FILES} <= names
+        assert zf.read(f"{run.run_id}/history.csv") == (run.path / "history.csv").read_bytes()
 
 
 def test_rename_and_delete_with_a_confirmation(runs_dir):
