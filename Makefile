@@ -39,7 +39,7 @@ chromium:
 	@test -x /usr/bin/chromium || test -x /usr/bin/chromium-browser || test -n "$$CHROMIUM" || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "No Chromium found: the browser tests will be skipped (see README, Testing)."; fi; }
+	  else echo "No Debian Chromium: the browser tests use Google Chrome or playwright's own if there, else they are skipped (README, Testing)."; fi; }
 
 test: $(VENV)/.dev-deps chromium
 	$(BIN)/python -m pytest
