@@ -262,7 +262,7 @@ def test_a_run_whose_last_save_was_interrupted_still_lists_and_loads(runs_dir):
     assert [t["name"] for t in _chart(at)["data"]] == ["lr 0.01"]
     downloads = {b.label: b.disabled for b in at.get("download_button")}
     assert downloads == {"Download model.keras": True, "Download history.csv": False,
-                         "Download config.json": False}
+                         "Download config.json": False, "Download the run (.zip)": False}
 
 
 def test_a_hand_edited_run_does_not_break_the_page(runs_dir):
