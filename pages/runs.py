@@ -111,7 +111,8 @@ else:
         cols = st.columns(4)
         cols[3].download_button("Download the run (.zip)", data=lambda: runs.archive(run), mime="application/zip",
                                 file_name=f"{run_id}.zip", key="dl_zip", on_click="ignore", width="stretch",
-                                help="The whole run folder: every file the run store holds for it")
+                                disabled=not files, help="The whole run folder: every file the run store holds for it"
+                                if files else "Not saved yet")
         for col, (name, mime) in zip(cols, runs.EXPORTS.items()):
             path = files.get(name)
             col.download_button(f"Download {name}", data=path.read_bytes if path else b"", mime=mime,

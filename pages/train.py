@@ -268,8 +268,9 @@ def _live_view(run_id: str) -> None:
                           output_format="PNG")
             pics[1].image(viz.digit_grid(snap.reconstructions, n, scale=scale), caption="Reconstruction",
                           width="stretch", output_format="PNG")
-            common.grid_download(pics[0], lambda: viz.digit_grid(snap.originals, n), "original.png", key="dl_original")
-            common.grid_download(pics[1], lambda: viz.digit_grid(snap.reconstructions, n),
+            common.grid_download(pics[0], lambda: viz.digit_grid(snap.originals, n, scale=4), "original.png",
+                                 key="dl_original")
+            common.grid_download(pics[1], lambda: viz.digit_grid(snap.reconstructions, n, scale=4),
                                  f"reconstruction-step-{snap.recon_step}.png", key="dl_reconstruction")
             if show_diff:
                 pics[2].image(viz.difference_grid(snap.originals, snap.reconstructions, n, scale=scale),

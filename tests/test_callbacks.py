@@ -116,7 +116,7 @@ def test_a_recorded_fit_is_listed_and_overlaid_on_the_runs_page(recorded, monkey
     at.switch_page("pages/runs.py")
     at.run()
     assert not at.exception, at.exception
-    table = next(d for d in at.dataframe if d.key == "runs_table").value
+    table = at.dataframe[0].value  # the page's one table (no model uploaded)
     row = table.set_index("name").loc["my own fit"]
     assert row["steps"] == EPOCHS * N_TRAIN // BATCH and row["status"] == "done" and not row["live"]
     at.session_state["runs_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}

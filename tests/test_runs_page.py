@@ -323,6 +323,8 @@ def test_uploading_a_keras_file_shows_its_layers_and_reconstructions(runs_dir, m
     captions = [c for img in at.get("image") for c in img.captions]
     assert captions == ["Original", "Reconstruction"]
     assert float(next(m for m in at.metric if "16 test digits" in m.label).value) < 0.1
+    pngs = {b.proto.help: b for b in at.get("download_button") if b.label == "PNG"}
+    assert set(pngs) == {"Download my_model-original.png", "Download my_model-reconstruction.png"}
 
     at.file_uploader[0].set_value(("broken.keras", b"PK\x03\x04 not really", "application/octet-stream")).run()
     assert not at.exception
@@ -331,6 +333,22 @@ def test_uploading_a_keras_file_shows_its_layers_and_reconstructions(runs_dir, m
     assert sorted(_table(at)["name"]) == sorted(NAMES)  # the rest of the page still works
     _select(at, NAMES)
     assert len(_chart(at)["data"]) == 2
+
+
+def test_a_digit_grid_downloads_as_the_png_of_its_pixels():
+    import io as io_lib
+
+    from PIL import Image
+
+    from pages.common import png_bytes
+
+    grid = np.linspace(0, 1, 28 * 56, dtype=np.float32).reshape(28, 56)
+    pixels = np.asarray(Image.open(io_lib.BytesIO(png_bytes(grid))))
+    assert pixels.shape == (28, 56) and pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixels, np.round(grid * 255).astype(np.uint8))
+    rgb = np.zeros((4, 4, 3), np.float32)
+    rgb[..., 0] = 1.0  # an RGB difference map stays RGB
+    assert np.asarray(Image.open(io_lib.BytesIO(png_bytes(rgb))))[0, 0].tolist() == [255, 0, 0]
 
 
 # --- the store's views (pure) ----------------------------------------------------------------------

@@ -13,12 +13,11 @@ import pytest
 
 from ae_core import runs
 from ae_core.__main__ import main
-from tests.conftest import skip_or_fail
 
 try:
     import tensorboard  # noqa: F401  (reads the event files back)
 except ImportError:
-    skip_or_fail("needs tensorboard, from requirements-dev.txt")
+    pytest.skip("needs tensorboard, from requirements-dev.txt", allow_module_level=True)
 
 
 def _digits_npz(path: Path, n_train: int = 600, n_test: int = 100) -> Path:

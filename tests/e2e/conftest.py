@@ -1,6 +1,5 @@
 import pytest
 
-from tests.conftest import skip_or_fail
 from tests.e2e import browser as browsers
 from tests.e2e.server import launch_browser, streamlit_server
 
@@ -11,7 +10,7 @@ VIEWPORT_HEIGHT = 1000  # a module may set its own (a taller page shows more at 
 def _a_browser():
     """Every test here drives a browser: without one they are skipped, saying how to get one."""
     if browsers.find() is None:
-        skip_or_fail(browsers.MISSING)
+        pytest.skip(browsers.MISSING)
 
 
 @pytest.fixture(scope="module")
