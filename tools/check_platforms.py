@@ -7,7 +7,9 @@ For each platform, pip resolves the requirements as if installing there (``pip i
 evaluates environment markers (``sys_platform``, ``platform_machine``) against the machine it runs
 on, not against ``--platform``, so this script evaluates the markers of requirements.txt itself
 for each platform and hands pip the lines that apply there. (Markers inside the dependencies'
-own metadata are still evaluated by pip for this machine; wheels are what is checked.)
+own metadata are still evaluated by pip for this machine; wheels are what is checked.) Every
+package the lab needs has wheels, pure-Python ones as ``py3-none-any``, so ``--only-binary`` holds
+and nothing is built.
 Exit status 0 when every platform resolves, 1 otherwise, with pip's last lines for each failure.
 """
 from __future__ import annotations
@@ -22,10 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 try:
-    from packaging.markers import Marker
     from packaging.requirements import Requirement
 except ImportError:  # packaging ships inside pip
-    from pip._vendor.packaging.markers import Marker  # type: ignore
     from pip._vendor.packaging.requirements import Requirement  # type: ignore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def requirement_lines(path: Path, target: Target) -> list[str]:
             lines += requirement_lines(path.parent / line.split(maxsplit=1)[1], target)
             continue
         req = Requirement(line)
-        if req.marker is None or Marker(str(req.marker)).evaluate(target.environment()):
+        if req.marker is None or req.marker.evaluate(target.environment()):
             req.marker = None
             lines.append(str(req))
     return lines
