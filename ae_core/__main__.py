@@ -4,6 +4,7 @@
     python -m ae_core train --preset fast --set learning_rate=0.003 --json
     python -m ae_core data PATH
     python -m ae_core presets
+    python -m ae_core tensorboard RUN --logdir DIR
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import time
 
 from . import config as cfg_lib
+from . import tensorboard as tensorboard_cli
 
 EXIT_BAD_INPUT = 2
 
@@ -160,6 +162,7 @@ def parser() -> argparse.ArgumentParser:
 
     from . import cli_contrast
     cli_contrast.register(sub)
+    tensorboard_cli.add_parser(sub)
     return p
 
 

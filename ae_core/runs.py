@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import tensorboard
 from .config import DEFAULT_PRESET, FIELDS, PRESETS, Config, ConfigError, format_value, preset_of
 from .history import smooth, to_frame
 
@@ -101,10 +102,12 @@ def save(snapshot, nets=None, root: Path | None = None, name: str | None = None,
         atomic_write(folder / OPTIMIZER_FILE, lambda tmp: np.savez(tmp, **arrays))
     if film is not None and len(film):
         film.save(folder / FRAMES_FILE)
-    _write_text(folder / "history.csv", to_frame(snapshot.history).to_csv(index=False))
+    history = to_frame(snapshot.history)
+    _write_text(folder / "history.csv", history.to_csv(index=False))
     _write_text(folder / "events.json", json.dumps(list(snapshot.history.events), default=_jsonable, indent=1))
     _write_text(folder / "config.json", json.dumps({"config": snapshot.config.to_dict(), "run": meta}, indent=1,
                                                    default=_jsonable))
+    tensorboard.follow(snapshot, history)  # with AE_TENSORBOARD_DIR set: TensorBoard follows live runs
     return folder
 
 
@@ -422,6 +425,20 @@ def exports(run: SavedRun) -> dict[str, Path]:
     """The run's downloadable files that exist on disk: file name -> path (inside the run folder)."""
     folder = run_path(run.run_id, run.path.parent)  # checks the id again: a SavedRun can be made by hand
     return {name: folder / name for name in EXPORTS if (folder / name).is_file()}
+
+
+def archive(run: SavedRun) -> bytes:
+    """The whole run folder as zip bytes, under a folder named after the run (half-written
+    temporary files left by an interrupted save are not part of the run and stay out)."""
+    import io
+
+    folder = run_path(run.run_id, run.path.parent)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                zf.write(path, f"{run.run_id}/{path.relative_to(folder).as_posix()}")
+    return out.getvalue()
 
 
 # --- inspecting an uploaded .keras file --------------------------------------------------------------

@@ -306,3 +306,45 @@ def leave_mpa_v1() -> None:
         # AppTest re-arms the flag before every run; there a rerun would only swallow clicks.
         if not config.get_option("global.appTest"):
             st.rerun()
+
+
+# --- pictures out ------------------------------------------------------------------------------------
+PRESENTING = "presenting"   # session key owning presentation mode (pages/train_state.py sets it)
+
+
+def presenting() -> bool:
+    """Presentation mode (the Train page's toggle, or ?present=1 in the address)."""
+    return bool(st.session_state.get(PRESENTING)) or st.query_params.get("present") == "1"
+
+
+def chart_config(filename: str) -> dict:
+    """Plotly's config for every chart: a toolbar with only "Download plot as a PNG" (no plotly
+    logo), shown on hover; none in presentation mode, where nothing but the chart belongs on screen."""
+    if presenting():
+        return {"displayModeBar": False}
+    return {"displaylogo": False, "modeBarButtons": [["toImage"]],
+            "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
+
+
+def png_bytes(image) -> bytes:
+    """A grid from ae_core.viz ((H, W) grey or (H, W, 3) RGB, values in [0, 1]) as PNG file bytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.round(np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def grid_download(where, image, filename: str, key: str) -> None:
+    """A small "PNG" download button for a digit grid, under it (nothing in presentation mode).
+    ``image`` may be a function returning the grid: then it is drawn only when someone clicks
+    (live views redraw every second; encoding PNGs nobody asked for would cost training time)."""
+    if presenting():
+        return
+    data = (lambda: png_bytes(image())) if callable(image) else png_bytes(image)
+    where.download_button("PNG", data=data, file_name=filename, mime="image/png", key=key,
+                          on_click="ignore", icon=":material/download:", help=f"Download {filename}")

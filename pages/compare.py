@@ -149,7 +149,7 @@ def _race_view(ids: tuple[str, ...]) -> None:
         baselines = bl.lines_for(dataset, [c.latent for c in configs])
     log_y = st.toggle("Log scale", value=True, key="compare_log")
     st.plotly_chart(race_figure(curves, baselines=baselines, log_y=log_y), key="race_chart",
-                    config={"displayModeBar": False})
+                    config=common.chart_config("loss"))
 
     # The same fixed test digits through each run, side by side; live knobs under live runs.
     cols = st.columns(1 + len(members))

@@ -169,7 +169,7 @@ def _film_strip(run_id: str, key: str) -> None:
         fig = viz.latent_figure(frame.latent[:n], strip.labels[:n], np.arange(n), height=320,
                                 axis_titles=("code 1", "code 2"))
         fig.update_layout(title_text=f"Codes at step {frame.step:,}", uirevision=None)  # not the live map
-        cols[2].plotly_chart(fig, key=f"{key}_latent", config={"displayModeBar": False})
+        cols[2].plotly_chart(fig, key=f"{key}_latent", config=common.chart_config("loss"))
     with cols[-1]:
         if frame.reason:
             st.caption(f"Live change: {frame.reason}")
@@ -198,14 +198,14 @@ def sweep_groups(all_runs) -> None:
             curves = runs.overlay_curves(group)
             if curves:
                 st.plotly_chart(viz.overlay_figure(curves, log_y=True, baselines=overlay_baselines(group)),
-                                key=f"sweep_overlay_{sweep_id}", config={"displayModeBar": False})
+                                key=f"sweep_overlay_{sweep_id}", config=common.chart_config("loss"))
             st.dataframe(table, hide_index=True, key=f"sweep_table_{sweep_id}", column_order=[
                 "name", *keys, "steps", "test_mse", "status"], column_config={
                 "test_mse": st.column_config.NumberColumn("Test MSE", format="%.5f"),
                 "steps": st.column_config.NumberColumn("Steps", format="localized")})
             if keys and table["test_mse"].notna().sum() >= 2:
                 st.plotly_chart(sweep_figure(table, keys), key=f"sweep_parcoords_{sweep_id}",
-                                config={"displayModeBar": False})
+                                config=common.chart_config("loss"))
             ids = table["run_id"].tolist()[:4]
             if len(ids) >= 2:
                 st.page_link("pages/compare.py", label="Compare the best runs", icon=":material/compare_arrows:",

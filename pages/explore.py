@@ -152,7 +152,7 @@ def _latent_section(src: Source, a: latent.Analysis) -> None:
     with left:
         fig = _map_figure(a, row, position, _drawn_point(src, a))
         st.plotly_chart(fig, key=MAP, on_select=_on_pick, selection_mode="points",
-                        config={"displayModeBar": False})
+                        config=common.chart_config(f"{src.run_id}-latent-map"))
         what = ("the raw 2-number code" if a.projection.kind == "raw" and a.projection.latent_dim == 2 else
                 "the raw 1-number code" if a.projection.kind == "raw" else
                 f"the first two principal components of the {a.projection.latent_dim}-number code")
@@ -246,8 +246,9 @@ def _interpolation_section(src: Source) -> None:
 
     cols = st.columns([1, 8, 1], vertical_alignment="center")
     cols[0].image(_digit(x_test[a], 3), caption=f"From {name(a)}", output_format="PNG")
-    cols[1].image(common.inline_png(viz.digit_row(images, scale=3, gap=1)), width="stretch",
-                  caption=f"{steps} decoded codes from {name(a)} to {name(b)}")
+    row = viz.digit_row(images, scale=3, gap=1)
+    cols[1].image(common.inline_png(row), width="stretch", caption=f"{steps} decoded codes from {name(a)} to {name(b)}")
+    common.grid_download(cols[1], row, f"interpolation-{a}-{b}.png", key="dl_interpolation")
     cols[2].image(_digit(x_test[b], 3), caption=f"To {name(b)}", output_format="PNG")
 
 
@@ -257,7 +258,7 @@ def _error_section(a: latent.Analysis, x_test) -> None:
     with left:
         if counts.sum():
             fig = _figure("errors", (id(a), a.seconds), lambda: viz.class_error_figure(means, counts))
-            st.plotly_chart(fig, key="class_errors", config={"displayModeBar": False})
+            st.plotly_chart(fig, key="class_errors", config=common.chart_config("error-per-digit"))
         else:
             st.info("This data set has no labels, so there is no error per digit class.")
     with right:
@@ -276,7 +277,10 @@ def _denoising_section(src: Source) -> None:
     recon = latent.decode(src.decoder, latent.encode(src.encoder, noisy))
     cols = st.columns(3)
     for col, images, caption in zip(cols, (noisy, recon, clean), ("Noisy input", "Reconstruction", "Original")):
-        col.image(common.inline_png(viz.digit_grid(images, 4, scale=2)), caption=caption, width="stretch")
+        grid = viz.digit_grid(images, 4, scale=2)
+        col.image(common.inline_png(grid), caption=caption, width="stretch")
+        common.grid_download(col, grid, f"denoising-{caption.lower().replace(' ', '-')}.png",
+                             key=f"dl_denoise_{caption}")
     st.caption(f"Gaussian noise of stddev {src.config.noise:g} added to the first 16 test digits, clipped "
                "to 0..1, as in training.")
 

@@ -89,7 +89,7 @@ else:
         if curves:
             fig = viz.overlay_figure(curves, x_title="training seconds" if x == "elapsed" else "step", log_y=log_y,
                                      baselines=contrast.overlay_baselines(picked))
-            st.plotly_chart(fig, key="overlay", config={"displayModeBar": False})
+            st.plotly_chart(fig, key="overlay", config=common.chart_config("loss-curves"))
         contrast.compare_link(picked)
         empty = [r.name for r in picked if not len(r.history)]
         if empty:
@@ -114,7 +114,11 @@ else:
                            query_params={"run": run_id}, help="Latent map, interpolations, worst digits")
 
         files = runs.exports(run)
-        cols = st.columns(3)
+        cols = st.columns(4)
+        cols[3].download_button("Download the run (.zip)", data=lambda: runs.archive(run), mime="application/zip",
+                                file_name=f"{run_id}.zip", key="dl_zip", on_click="ignore", width="stretch",
+                                disabled=not files, help="The whole run folder: every file the run store holds for it"
+                                if files else "Not saved yet")
         for col, (name, mime) in zip(cols, runs.EXPORTS.items()):
             path = files.get(name)
             col.download_button(f"Download {name}", data=path.read_bytes if path else b"", mime=mime,
@@ -198,8 +202,11 @@ if upload is not None:
                         cached.update(recon=runs.reconstruct(cached["model"], originals), recon_of=dataset)
                     recon = cached["recon"]
                     pics = st.columns([1, 1, 2])
-                    pics[0].image(viz.digit_grid(originals, 4, scale=2), caption="Original", width="stretch")
-                    pics[1].image(viz.digit_grid(recon, 4, scale=2), caption="Reconstruction", width="stretch")
+                    stem = runs.safe_filename(upload.name).removesuffix(".keras")
+                    for col, images, caption in ((pics[0], originals, "Original"), (pics[1], recon, "Reconstruction")):
+                        grid = viz.digit_grid(images, 4, scale=2)
+                        col.image(grid, caption=caption, width="stretch")
+                        common.grid_download(col, grid, f"{stem}-{caption.lower()}.png", key=f"dl_inspect_{caption}")
                     mse = float(((recon - originals) ** 2).mean())
                     pics[2].metric("MSE on these 16 test digits", f"{mse:.4f}")
                 except Exception as e:

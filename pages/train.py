@@ -276,7 +276,7 @@ def _live_view(run_id: str) -> None:
                                            label_visibility="collapsed") or "step"
         fig = viz.loss_figure(snap.history, log_y=log_y, x="elapsed" if x_axis == "seconds" else "step",
                               baselines=contrast.chart_baselines(trainer))
-        st.plotly_chart(fig, key="loss_chart", config={"displayModeBar": False})
+        st.plotly_chart(fig, key="loss_chart", config=common.chart_config(f"{run_id}-loss"))
     with grids:
         opts = st.columns(3)
         n = opts[0].select_slider("Grid", [4, 5, 6, 7, 8], value=4, key="grid_n", format_func=lambda k: f"{k}×{k}")
@@ -289,6 +289,10 @@ def _live_view(run_id: str) -> None:
                           width="stretch")
             pics[1].image(common.inline_png(viz.digit_grid(snap.reconstructions, n, scale=scale)),
                           caption="Reconstruction", width="stretch")
+            common.grid_download(pics[0], lambda: viz.digit_grid(snap.originals, n, scale=4), "original.png",
+                                 key="dl_original")
+            common.grid_download(pics[1], lambda: viz.digit_grid(snap.reconstructions, n, scale=4),
+                                 f"reconstruction-step-{snap.recon_step}.png", key="dl_reconstruction")
             if show_diff:
                 pics[2].image(common.inline_png(viz.difference_grid(snap.originals, snap.reconstructions, n, scale=scale)),
                               caption="Difference", width="stretch")
@@ -324,13 +328,15 @@ def _inside_view(run_id: str) -> None:
                              format_func=lambda k: f"{min(k * k, units)} of {units}")
         st.image(common.inline_png(viz_network.filter_grid(snap.first_layer, n, scale=max(1, 336 // (28 * n)))),
                  caption="First-layer filters", width="stretch")
+        common.grid_download(st, lambda: viz_network.filter_grid(snap.first_layer, n, scale=4),
+                             f"filters-step-{snap.recon_step}.png", key="dl_filters")
         st.caption(f"What each {layer_label('encoder_1')} unit looks for: light = positive weight, dark = negative.")
     with right:
         names = [h.name for h in snap.health]
         pick = st.selectbox("Distribution of", names, key="health_layer", format_func=layer_label)
         falling = loss_falling(snap.history.loss)
         st.plotly_chart(viz_network.health_figure(snap.health, layer=names.index(pick), falling=falling),
-                        key="health_chart", config={"displayModeBar": False})
+                        key="health_chart", config=common.chart_config(f"{run_id}-layer-health"))
         st.markdown(f"**{reading(list(snap.health), falling)}**")
         st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {snap.recon_step:,}.")
 

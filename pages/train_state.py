@@ -20,7 +20,7 @@ from ae_core.config import LIVE_FIELDS
 from pages import common
 
 PRESET = "preset_name"        # owner keys (never widget keys)
-PRESENTING = "presenting"
+PRESENTING = common.PRESENTING
 DATA_CHOICE = "data_choice"   # None: the run's own data; DEFAULT_DATA or an upload's key: the next run's
 DEFAULT_DATA = "default"
 PRESET_MENU, PRESET_BUTTONS, PRESENT_TOGGLE = "preset_menu", "preset_buttons", "present_toggle"
@@ -80,7 +80,7 @@ def preset_name() -> str:
 
 
 def presenting() -> bool:
-    return bool(st.session_state.get(PRESENTING))
+    return bool(st.session_state.get(PRESENTING))   # the owner only: the toggle may switch it off
 
 
 def point_widgets() -> None:

@@ -177,9 +177,29 @@ def test_links_and_downloads_of_a_run(runs_dir):
     assert links["Open in Explore"].page == "explore"
     assert links["Open in Explore"].query_string == f"run={ids['lr 0.01']}"
     downloads = {b.label: b for b in at.get("download_button")}
-    assert set(downloads) == {"Download model.keras", "Download history.csv", "Download config.json"}
+    assert set(downloads) == {"Download model.keras", "Download history.csv", "Download config.json",
+                              "Download the run (.zip)"}
     assert not any(b.disabled for b in downloads.values())
     assert set(runs.exports(runs.load(ids["lr 0.01"]))) == {"model.keras", "history.csv", "config.json"}
+    # The chart's toolbar offers only the PNG download, without plotly's logo.
+    config = json.loads(at.get("plotly_chart")[0].proto.config)
+    assert config["modeBarButtons"] == [["toImage"]] and config["displaylogo"] is False
+    assert config["toImageButtonOptions"]["format"] == "png"
+    # Presentation mode: nothing but the chart.
+    presenting = _page({"run": ids["lr 0.01"], "present": "1"})
+    assert json.loads(presenting.get("plotly_chart")[0].proto.config) == {"displayModeBar": False}
+
+
+def test_a_run_folder_downloads_as_one_zip(runs_dir):
+    import zipfile
+
+    run = runs.load(_ids_by_name(runs_dir)["lr 0.01"])
+    (run.path / ".history.tmp123.csv").write_text("half a save")  # an interrupted save's leftover
+    with zipfile.ZipFile(io.BytesIO(runs.archive(run))) as zf:
+        names = set(zf.namelist())
+        assert names == {f"{run.run_id}/{p.name}" for p in run.path.iterdir() if not p.name.startswith(".")}
+        assert {f"{run.run_id}/{name}" for name in runs.FILES} <= names
+        assert zf.read(f"{run.run_id}/history.csv") == (run.path / "history.csv").read_bytes()
 
 
 def test_rename_and_delete_with_a_confirmation(runs_dir):
@@ -247,7 +267,7 @@ def test_a_run_whose_last_save_was_interrupted_still_lists_and_loads(runs_dir):
     assert [t["name"] for t in _chart(at)["data"]] == ["lr 0.01"]
     downloads = {b.label: b.disabled for b in at.get("download_button")}
     assert downloads == {"Download model.keras": True, "Download history.csv": False,
-                         "Download config.json": False}
+                         "Download config.json": False, "Download the run (.zip)": False}
 
 
 def test_a_hand_edited_run_does_not_break_the_page(runs_dir):
@@ -308,6 +328,8 @@ def test_uploading_a_keras_file_shows_its_layers_and_reconstructions(runs_dir, m
     captions = [c for img in at.get("image") for c in img.captions]
     assert captions == ["Original", "Reconstruction"]
     assert float(next(m for m in at.metric if "16 test digits" in m.label).value) < 0.1
+    pngs = {b.proto.help: b for b in at.get("download_button") if b.label == "PNG"}
+    assert set(pngs) == {"Download my_model-original.png", "Download my_model-reconstruction.png"}
 
     at.file_uploader[0].set_value(("broken.keras", b"PK\x03\x04 not really", "application/octet-stream")).run()
     assert not at.exception
@@ -316,6 +338,22 @@ def test_uploading_a_keras_file_shows_its_layers_and_reconstructions(runs_dir, m
     assert sorted(_table(at)["name"]) == sorted(NAMES)  # the rest of the page still works
     _select(at, NAMES)
     assert len(_chart(at)["data"]) == 2
+
+
+def test_a_digit_grid_downloads_as_the_png_of_its_pixels():
+    import io as io_lib
+
+    from PIL import Image
+
+    from pages.common import png_bytes
+
+    grid = np.linspace(0, 1, 28 * 56, dtype=np.float32).reshape(28, 56)
+    pixels = np.asarray(Image.open(io_lib.BytesIO(png_bytes(grid))))
+    assert pixels.shape == (28, 56) and pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixels, np.round(grid * 255).astype(np.uint8))
+    rgb = np.zeros((4, 4, 3), np.float32)
+    rgb[..., 0] = 1.0  # an RGB difference map stays RGB
+    assert np.asarray(Image.open(io_lib.BytesIO(png_bytes(rgb))))[0, 0].tolist() == [255, 0, 0]
 
 
 # --- the store's views (pure) ----------------------------------------------------------------------

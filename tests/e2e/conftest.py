@@ -1,8 +1,16 @@
 import pytest
 
+from tests.e2e import browser as browsers
 from tests.e2e.server import launch_browser, streamlit_server
 
 VIEWPORT_HEIGHT = 1000  # a module may set its own (a taller page shows more at once)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _a_browser():
+    """Every test here drives a browser: without one they are skipped, saying how to get one."""
+    if browsers.find() is None:
+        pytest.skip(browsers.MISSING)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Start `streamlit run app.py` on a free local port, and Debian's Chromium for playwright."""
+"""Start `streamlit run app.py` on a free local port, and Chromium for playwright (see browser.py)."""
 from __future__ import annotations
 
 import contextlib
@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -69,10 +68,10 @@ TIMEOUT_MS = 120_000  # upper bounds for a busy 2-core machine; a healthy page a
 def launch_browser():
     from playwright.sync_api import sync_playwright
 
-    if not os.path.exists(CHROMIUM):
-        raise RuntimeError("Debian's Chromium is missing: apt-get install -y chromium (make test does it as root)")
+    from tests.e2e import browser as browsers
+
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(args=CHROMIUM_ARGS, **browsers.launch_options())
         _new_context = browser.new_context
 
         def new_context(**kwargs):
