@@ -4,17 +4,7 @@ import json
 
 import pytest
 
-from tests.test_train_page import _app, _trainer, _wait
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch, tmp_path, mnist_path):
-    monkeypatch.setenv("AE_MNIST_PATH", str(mnist_path))
-    monkeypatch.setenv("AE_RUNS_DIR", str(tmp_path / "runs"))
-    yield
-    from pages import common
-
-    common.registry().stop_all()
+from tests.test_train_page import _app, _env, _trainer, _wait  # noqa: F401  (_env: the same autouse set-up)
 
 
 def test_train_page_draws_baselines_says_how_the_run_compares_and_shows_pca():

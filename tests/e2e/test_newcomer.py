@@ -43,6 +43,16 @@ def again_and_elsewhere(context, page, watch, stage, ready="Start"):
     second.close()
 
 
+def fresh_train_page(context, server):
+    """A newcomer's first look: the Train page in a new tab, checked clean."""
+    page = context.new_page()
+    watch = nc.Watch(page, server)
+    page.goto(server)
+    button(page, "Start").wait_for(timeout=90_000)
+    watch.check("a fresh Train page")
+    return page, watch
+
+
 def wait_ready_and_start(page):
     start = button(page, "Start")
     wait_until(lambda: start.is_enabled(), 90, "the network to be ready")
@@ -51,11 +61,7 @@ def wait_ready_and_start(page):
 
 
 def test_presentation_mode_first(server, context):
-    page = context.new_page()
-    watch = nc.Watch(page, server)
-    page.goto(server)
-    button(page, "Start").wait_for(timeout=90_000)
-    watch.check("a fresh Train page")
+    page, watch = fresh_train_page(context, server)
 
     # The toggle first, in a fresh session: this crashed (KeyError: None) 5 times out of 5.
     nc.toggle(page, "Presentation mode")
@@ -111,11 +117,7 @@ def test_presentation_mode_first(server, context):
 
 
 def test_every_control_sidebar_first(server, context):
-    page = context.new_page()
-    watch = nc.Watch(page, server)
-    page.goto(server)
-    button(page, "Start").wait_for(timeout=90_000)
-    watch.check("a fresh Train page")
+    page, watch = fresh_train_page(context, server)
     sidebar = page.locator('[data-testid="stSidebar"]')
 
     # Every sidebar control, as a person tries them out (the preset menu last, back to the default).
