@@ -60,6 +60,8 @@ def test_page_has_the_contract_labels_and_data_source():
     assert {"Step", "Loss"} <= {m.label for m in at.metric}
     assert any("mnist.npz" in c.value and "60,000" in c.value for c in at.caption)
     assert at.query_params["preset"] == "fast" and at.query_params["run"]
+    steps_box = at.number_input(key="step_size")   # the box beside Step says what it is
+    assert steps_box.label == "Steps per Step" and steps_box.proto.label_visibility.value == 0  # VISIBLE
 
 
 def test_start_trains_and_the_view_updates_with_a_live_learning_rate_change():
