@@ -115,7 +115,7 @@ def full_server(error) -> None:
     """No slot for a new run: say what would free one, offer the runs there are, and try again on
     its own until a slot is free."""
     st.error(str(error))
-    live = [t for t in registry.trainers()]
+    live = registry.trainers()
     if live:
         st.markdown("Watch a run on this server instead:")
         for other in live:
