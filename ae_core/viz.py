@@ -16,7 +16,12 @@ TEST = "#2ec4b6"
 EVENT = "#e71d36"
 FONT = dict(size=16)
 
-EVENT_LABELS = {"learning_rate": "lr", "batch_size": "batch", "noise": "noise", "steps": "budget"}
+EVENT_LABELS = {"learning_rate": "lr", "batch_size": "batch", "noise": "noise", "steps": "budget",
+                "sparsity_weight": "L1 weight", "contractive_weight": "contractive weight", "beta": "β"}
+# Curves of a several-term objective (history terms): reconstruction plus the variant's term.
+TERM_COLOURS = {"reconstruction": "#8ecae6", "sparsity": "#c77dff", "contraction": "#c77dff", "kl": "#c77dff"}
+TERM_LABELS = {"reconstruction": "reconstruction", "sparsity": "L1 term", "contraction": "contractive term",
+               "kl": "KL term"}
 
 
 def _thin(x: np.ndarray, *ys: np.ndarray, max_points: int = MAX_POINTS):
@@ -53,6 +58,7 @@ def loss_figure(view: HistoryView, *, log_y: bool = False, x: str = "step", heig
         fig.add_trace(go.Scatter(x=tx, y=raw, name="minibatch", mode="lines", line=dict(color=RAW, width=1)))
         fig.add_trace(go.Scatter(x=tx, y=smoothed, name="smoothed", mode="lines",
                                    line=dict(color=SMOOTH, width=3)))
+        _add_terms(fig, view, xs, span)
     if len(view.test_step):
         ok = view.test_step > 0
         t_steps = view.test_step[ok] - 1
@@ -69,6 +75,17 @@ def loss_figure(view: HistoryView, *, log_y: bool = False, x: str = "step", heig
     fig.update_xaxes(title="training seconds" if x == "elapsed" else "step", rangemode="tozero")
     fig.update_yaxes(title="loss", type="log" if log_y else "linear")
     return _layout(fig, "Loss", height)
+
+
+def _add_terms(fig, view: HistoryView, xs: np.ndarray, span: int) -> None:
+    """Each term of a several-term objective as its own smoothed, dotted curve (the objective,
+    drawn above, is their sum)."""
+    import plotly.graph_objects as go
+
+    for name, values in view.terms.items():
+        tx, ty = _thin(xs, smooth(np.asarray(values, np.float64), span))
+        fig.add_trace(go.Scatter(x=tx, y=ty, name=TERM_LABELS.get(name, name), mode="lines",
+                                 line=dict(color=TERM_COLOURS.get(name, TEST), width=2, dash="dot")))
 
 
 def overlay_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, x_title: str = "step",

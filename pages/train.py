@@ -5,7 +5,7 @@ import streamlit as st
 
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
-from pages import common
+from pages import common, variant_views
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
 
@@ -309,6 +309,7 @@ def _inside_view(run_id: str) -> None:
                         config={"displayModeBar": False})
         st.markdown(f"**{reading(list(snap.health))}**")
         st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {snap.recon_step:,}.")
+    variant_views.live_panel(snap)
 
 
 live_view(run_id)
