@@ -103,7 +103,7 @@ class Config:
         metadata=_spec("Tied weights", "The decoder's kernels are the encoder's, transposed (dense only).",
                        kind="bool"))
     sparsity_weight: float = field(
-        default=0.3,
+        default=0.15,
         metadata=_spec("Sparsity weight", "Weight of the sparse variant's L1 penalty on the code (per digit, "
                        "divided by 784 like the per-pixel reconstruction error).",
                        kind="float", lo=0.0, hi=100.0, log=True, live=True, options=PENALTY_WEIGHTS))
