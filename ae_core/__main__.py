@@ -102,10 +102,13 @@ def cmd_train(args) -> int:
     ms_per_step = 1000 * snap.elapsed / max(snap.step, 1)
     run_dir = None if args.no_save else str(runs.run_path(snap.run_id))
     if args.json:
-        _print_json({"event": "done", "steps": snap.step, "test_mse": round(snap.test_loss, 6),
+        # test_kl (variational) and test_objective (several terms) come with the variant.
+        extra = {name: round(value, 6) for name, value in snap.test_measures.items()}
+        _print_json({"event": "done", "steps": snap.step, "test_mse": round(snap.test_loss, 6), **extra,
                      "ms_per_step": round(ms_per_step, 3), "run_id": snap.run_id, "run_dir": run_dir})
     else:
-        print(f"Test MSE: {snap.test_loss:.6f} after {snap.step:,} steps ({ms_per_step:.2f} ms/step)"
+        extra = "".join(f", {name.replace('_', ' ')} {value:.6f}" for name, value in snap.test_measures.items())
+        print(f"Test MSE: {snap.test_loss:.6f}{extra} after {snap.step:,} steps ({ms_per_step:.2f} ms/step)"
               + (f"; saved in {run_dir}" if run_dir else ""))
     return 0
 

@@ -18,6 +18,10 @@ OPTIMIZERS = ("rmsprop_tf1", "rmsprop", "adam", "adamw", "sgd", "momentum")
 INITIALIZERS = ("random_normal", "glorot_uniform", "he_normal")
 LOSSES = ("mse", "bce")
 SAMPLINGS = ("random", "epoch")
+VARIANTS = ("autoencoder", "sparse", "contractive", "variational")  # ae_core.variants has one class each
+ARCHITECTURES = ("dense", "conv")
+MAX_CONV_LAYERS = 2      # stride-2 convolutions: 28 → 14 → 7, and back by transposed ones
+PENALTY_WEIGHTS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 
 MAX_LAYERS = 4
 
@@ -85,6 +89,34 @@ class Config:
     seed: int = field(
         default=0, metadata=_spec("Random seed", "Seeds weights, batches and noise, so a run repeats itself.",
                                   kind="int", lo=0, hi=2**31 - 1))
+    variant: str = field(
+        default="autoencoder",
+        metadata=_spec("Variant", "autoencoder: reconstruction only; sparse: plus an L1 penalty on the code; "
+                       "contractive: plus a penalty on the encoder's Jacobian; variational: a Gaussian code "
+                       "with a KL term to a unit Gaussian.", kind="choice", choices=VARIANTS))
+    architecture: str = field(
+        default="dense",
+        metadata=_spec("Architecture", "dense: fully connected layers; conv: stride-2 convolutions (hidden "
+                       "widths are their filter counts) around a dense code.", kind="choice", choices=ARCHITECTURES))
+    tied: bool = field(
+        default=False,
+        metadata=_spec("Tied weights", "The decoder's kernels are the encoder's, transposed (dense only).",
+                       kind="bool"))
+    sparsity_weight: float = field(
+        default=0.15,
+        metadata=_spec("Sparsity weight", "Weight of the sparse variant's L1 penalty on the code (per digit, "
+                       "divided by 784 like the per-pixel reconstruction error).",
+                       kind="float", lo=0.0, hi=100.0, log=True, live=True, options=PENALTY_WEIGHTS))
+    contractive_weight: float = field(
+        default=0.1,
+        metadata=_spec("Contractive weight", "Weight of the contractive variant's penalty: the squared Frobenius "
+                       "norm of the encoder's Jacobian (per digit, divided by 784).",
+                       kind="float", lo=0.0, hi=100.0, log=True, live=True, options=PENALTY_WEIGHTS))
+    beta: float = field(
+        default=1.0,
+        metadata=_spec("β (KL weight)", "Weight of the variational variant's KL term; 1 is the plain VAE, "
+                       "other values a β-VAE.", kind="float", lo=0.0, hi=20.0, live=True,
+                       options=(0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)))
 
     def __post_init__(self):
         # Accept lists (JSON, widgets) but store a tuple so the Config stays hashable and frozen.
@@ -94,6 +126,12 @@ class Config:
             _check(f, getattr(self, f.name))
         if self.loss == "bce" and self.output_activation != "sigmoid":
             raise ConfigError("Loss bce needs the sigmoid output activation (its outputs must lie in 0..1).")
+        if self.tied and self.architecture != "dense":
+            raise ConfigError("Tied weights need the dense architecture (a convolution has no transposed "
+                              "kernel to share).")
+        if self.architecture == "conv" and len(self.hidden) > MAX_CONV_LAYERS:
+            raise ConfigError(f"The conv architecture takes 1 to {MAX_CONV_LAYERS} hidden layers (the filters "
+                              f"of each stride-2 convolution), got {len(self.hidden)}.")
 
     # --- derived views -------------------------------------------------------------------------
     @property
@@ -187,6 +225,9 @@ def _check(f: dataclasses.Field, value: Any) -> None:
             raise ConfigError(f"{label} must be a finite number, got {value!r}.")
         if not m["lo"] <= value <= m["hi"]:
             raise ConfigError(f"{label} must be from {m['lo']:g} to {m['hi']:g}, got {value:g}.")
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{label} must be true or false, got {value!r}.")
     elif kind == "choice":
         if value not in m["choices"]:
             raise ConfigError(f"{label} must be one of {', '.join(m['choices'])}; got {value!r}.")
@@ -196,6 +237,8 @@ def format_value(name: str, value: Any) -> str:
     """A field's value as text for a URL or a CLI flag (widths as ``256-128``)."""
     if spec(name)["kind"] == "widths":
         return "-".join(str(w) for w in value)
+    if spec(name)["kind"] == "bool":
+        return "true" if value else "false"
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -216,9 +259,17 @@ def parse_value(name: str, text: str) -> Any:
             return int(number)
         if m["kind"] == "float":
             return float(text)
-    except ValueError:
-        raise ConfigError(f"{m['label']}: {text!r} is not a valid {'number' if m['kind'] != 'widths' else 'list of widths like 256-128'}.") from None
+        if m["kind"] == "bool":
+            truth = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False,
+                     "off": False}
+            return truth[text.lower()]
+    except (ValueError, KeyError):
+        raise ConfigError(f"{m['label']}: {text!r} is not a valid {_expected(m['kind'])}.") from None
     return text
+
+
+def _expected(kind: str) -> str:
+    return {"widths": "list of widths like 256-128", "bool": "true or false"}.get(kind, "number")
 
 
 def parse_assignment(item: str) -> tuple[str, Any]:
@@ -243,12 +294,28 @@ PRESETS: dict[str, Config] = {
     # A 2-D code, drawn directly as the latent map.
     "latent2": Config(hidden=(256, 64), latent=2, activation="relu", optimizer="adam", learning_rate=2e-3,
                       batch_size=256, initializer="glorot_uniform", loss="bce", steps=5000),
+    # fast's network with an L1 penalty on its code: most code units rest at zero for a given digit.
+    "sparse": Config(hidden=(256,), latent=64, activation="relu", optimizer="adam", learning_rate=1e-3,
+                     batch_size=256, initializer="glorot_uniform", steps=3000, variant="sparse"),
+    # A sigmoid code whose encoder is penalised for reacting to small changes of its input.
+    "contractive": Config(hidden=(256,), latent=64, activation="sigmoid", optimizer="adam", learning_rate=2e-3,
+                          batch_size=256, initializer="glorot_uniform", steps=3000, variant="contractive"),
+    # A variational autoencoder with a 2-D code: the decoded manifold covers the code plane.
+    "vae2d": Config(hidden=(512, 256), latent=2, activation="relu", optimizer="adam", learning_rate=1e-3,
+                    batch_size=128, initializer="glorot_uniform", loss="bce", steps=3000, variant="variational"),
+    # Two stride-2 convolutions (32 and 64 filters) around a 32-number code.
+    "conv": Config(hidden=(32, 64), latent=32, activation="relu", optimizer="adam", learning_rate=1e-3,
+                   batch_size=128, initializer="glorot_uniform", steps=3000, architecture="conv"),
 }
 PRESET_BLURBS = {
     "seed": "The reference notebook as written: sigmoid, N(0,1) weights, TF1 RMSProp 0.01; learns slowly.",
     "fast": "ReLU, Glorot init, Adam: a sharp reconstruction within seconds. The default.",
     "denoising": "Learns to remove Gaussian noise (σ 0.3) from its input.",
     "latent2": "A 2-number code: the latent map is the code itself.",
+    "sparse": "An L1 penalty on the code: each digit lights up only a few code units.",
+    "contractive": "Penalises the encoder's sensitivity (its Jacobian): a code robust to small changes.",
+    "vae2d": "A variational autoencoder with a 2-D code: sample new digits from the code plane.",
+    "conv": "Convolutions instead of dense layers, around a 32-number code: sharper digits.",
 }
 DEFAULT_PRESET = "fast"
 

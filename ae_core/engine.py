@@ -30,10 +30,16 @@ class Engine:
 
         from . import model as model_lib
         from .optimizers import make_optimizer
+        from .variants import variant_of
 
         tf.get_logger().setLevel("ERROR")  # one tf.function per run and batch size is by design, not a leak
         self.tf = tf
         self.cfg = cfg
+        # What the variant adds: its objective term (None for the plain autoencoder, whose step is
+        # then exactly the reconstruction loss) and the live weight of that term, a tf.Variable so
+        # that changing it mid-run does not retrace the compiled chunk.
+        self.variant = variant_of(cfg)
+        self.parts = self.variant.parts
         # Under a tf.distribute strategy (MirroredStrategy over a machine's GPUs) the network, the
         # optimizer and the weight backups are mirrored on every replica and each step's batch is
         # split between them; the sampler's state stays on the host, outside the strategy.
@@ -55,6 +61,9 @@ class Engine:
             # Weights and optimizer state as they were before the current chunk: restored if it diverges.
             self.state = list(self.model.trainable_variables) + list(self.optimizer.variables)
             self.backup = [tf.Variable(v, trainable=False) for v in self.state]
+            knob = self.variant.knob
+            self.weight = None if knob is None else tf.Variable(float(getattr(cfg, knob)), trainable=False,
+                                                                 dtype=tf.float32, name=knob)
         self.loss_fn = model_lib.reconstruction_loss(cfg)
 
         # The training set as 8-bit pixels when it is exactly k/255 (MNIST always is): a quarter of
@@ -70,11 +79,13 @@ class Engine:
         self.perm = tf.Variable(tf.range(self.n_train, dtype=tf.int32), trainable=False)
         self.cursor = tf.Variable(self.n_train, trainable=False, dtype=tf.int32)  # forces a shuffle first
         self._chunks: dict[int, Callable] = {}
-        # XLA compiles single-device graphs; under a strategy the replicas' kernels run uncompiled.
-        self._evaluate = tf.function(self._evaluate_graph, jit_compile=not self.distributed)
-        self.dense = [layer for net in (self.nets.encoder, self.nets.decoder) for layer in net.layers
-                      if hasattr(layer, "kernel")]
+        # XLA compiles single-device graphs of the kinds it runs well (see Variant.xla and
+        # model.xla_friendly); under a strategy the replicas' kernels run uncompiled.
+        self.jit = not self.distributed and self.variant.xla and model_lib.xla_friendly(cfg)
+        self._evaluate = tf.function(self._evaluate_graph, jit_compile=self.jit)
         self._health = tf.function(self._health_graph)
+        self._test_measures = tf.function(self._test_measures_graph, jit_compile=self.jit)
+        self.last_terms: dict[str, np.ndarray] = {}   # each objective term of the last chunk's steps
 
     def _restore_optimizer(self, state: list) -> bool:
         """Put a saved optimizer state (moments, step count) back, if it fits this optimizer; the
@@ -126,10 +137,11 @@ class Engine:
         i = tf.constant(0, tf.int32)
         step = self._distributed_step if self.distributed else self._local_step
         while i < n_steps:
-            loss = step(*self._batch(batch_size))
-            losses = losses.write(i, loss)
+            # A scalar loss, or with several objective terms a vector [total, reconstruction, term].
+            values = step(*self._batch(batch_size))
+            losses = losses.write(i, values)
             i += 1
-            if not tf.math.is_finite(loss):
+            if not tf.math.is_finite(values[0] if self.parts else values):
                 break  # stop on the first NaN/inf: the weights before this chunk get restored
         # The last update of the chunk is checked too: its loss would only show in the next chunk,
         # after the backup had already taken the broken weights.
@@ -141,10 +153,18 @@ class Engine:
         loss is not finite: the chunk then ends and its backup is restored)."""
         tf = self.tf
         with tf.GradientTape() as tape:
-            loss = self.loss_fn(clean, self.model(noisy, training=True))
-        grads = tape.gradient(loss, self.model.trainable_variables)
+            values = self._objective(clean, noisy)
+            total = values[0] if self.parts else values  # on the tape: a slice taken after it has no gradient
+        grads = tape.gradient(total, self.model.trainable_variables)
         self.optimizer.apply(grads, self.model.trainable_variables)
-        return loss
+        return values
+
+    def _objective(self, clean, noisy):
+        return self.variant.objective(self.nets, clean, noisy, self.loss_fn, self.weight, self._normal)
+
+    def _normal(self, shape):
+        """Standard normal draws from the run's seeded generator (a VAE's samples, a Jacobian probe)."""
+        return self.rng.normal(shape)
 
     def _distributed_step(self, clean, noisy):
         """One step under the strategy: each replica takes its slice of the batch, computes the loss
@@ -157,9 +177,9 @@ class Engine:
             rid = tf.distribute.get_replica_context().replica_id_in_sync_group
             part = slice(rid * share, (rid + 1) * share)
             with tf.GradientTape() as tape:
-                loss = self.loss_fn(clean[part], self.model(noisy[part], training=True))
-                scaled = loss / self.replicas
-            grads = tape.gradient(scaled, self.model.trainable_variables)
+                scaled = self._objective(clean[part], noisy[part]) / self.replicas
+                total = scaled[0] if self.parts else scaled
+            grads = tape.gradient(total, self.model.trainable_variables)
             self.optimizer.apply(grads, self.model.trainable_variables)
             return scaled
 
@@ -173,16 +193,25 @@ class Engine:
         return test_mse, self.model(self.digits, training=False)
 
     def _health_graph(self):
-        """Every layer's outputs on the probe batch, and the gradient norm of each kernel."""
+        """Every weight layer's outputs on the probe batch (a convolution's as rows of channels),
+        and the gradient norm of each kernel."""
         tf = self.tf
         h, outputs = self.probe, []
         with tf.GradientTape() as tape:
-            for layer in self.dense:
-                h = layer(h)
-                outputs.append(h)
+            for stage in self.nets.stages:
+                h = stage.call(h)
+                if stage.kernel is not None:
+                    outputs.append(tf.reshape(h, [-1, tf.shape(h)[-1]]) if len(h.shape) > 2 else h)
             loss = self.loss_fn(self.probe, h)
-        grads = tape.gradient(loss, [layer.kernel for layer in self.dense])
+        grads = tape.gradient(loss, [stage.kernel for stage in self.weighted_stages])
         return outputs, [tf.norm(g) for g in grads]
+
+    @property
+    def weighted_stages(self) -> list:
+        return [stage for stage in self.nets.stages if stage.kernel is not None]
+
+    def _test_measures_graph(self):
+        return self.variant.test_measures(self.nets, self.x_test, self.loss_fn, self.weight)
 
     # --- calls from the training thread ----------------------------------------------------------
     def chunk(self, n_steps: int, batch_size: int) -> tuple[np.ndarray, float]:
@@ -193,10 +222,14 @@ class Engine:
         fn = self._chunks.get(batch_size)
         if fn is None:
             # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
-            fn = tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=not self.distributed)
+            fn = tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=self.jit)
             self._chunks[batch_size] = fn
-        losses, done, after = fn(tf.constant(n_steps, tf.int32))
-        return losses.numpy()[: int(done)], float(after)
+        values, done, after = fn(tf.constant(n_steps, tf.int32))
+        values = values.numpy()[: int(done)]
+        if not self.parts:
+            return values, float(after)
+        self.last_terms = {name: values[:, j + 1] for j, name in enumerate(self.parts)}
+        return values[:, 0], float(after)
 
     def compiled(self, batch_size: int) -> bool:
         """Whether a chunk at this batch size runs at once (its graph exists) or compiles first."""
@@ -228,17 +261,43 @@ class Engine:
         from .health import layer_health
 
         outputs, norms = self._health()
-        return tuple(layer_health(layer.name, self.cfg.activation if layer.name != "reconstruction"
-                                  else self.cfg.output_activation, out.numpy(), float(norm))
-                     for layer, out, norm in zip(self.dense, outputs, norms))
+        return tuple(layer_health(stage.name, stage.activation, out.numpy(), float(norm))
+                     for stage, out, norm in zip(self.weighted_stages, outputs, norms))
 
     def first_layer(self) -> np.ndarray:
-        """The first encoder layer's kernel (784 × units): what each unit looks for in a digit."""
-        return self.dense[0].kernel.numpy().copy()
+        """The first encoder layer's filters (784 × units): what each unit looks for in a digit."""
+        return self.nets.first_layer()
+
+    def test_measures(self) -> dict[str, float]:
+        """The variant's numbers on the test digits (``test_objective``, ``test_kl``); {} for the
+        plain autoencoder, whose objective is the test MSE itself."""
+        if not self.parts:
+            return {}
+        return {name: float(value) for name, value in self._test_measures().items()}
+
+    def inspect(self) -> dict[str, np.ndarray]:
+        """The variant's and the architecture's live measurements on the probe digits."""
+        from .variants import conv
+
+        probe = self.probe.numpy()
+        out = dict(self.variant.inspect(self.nets, probe))
+        if self.cfg.architecture == "conv":
+            out.update(conv.inspect(self.nets, probe))
+        return out
+
+    def set_live(self, name: str, value) -> None:
+        """Apply a live Config field inside the graph (fields read from Python, like the batch
+        size and the step budget, need nothing here)."""
+        if name == "learning_rate":
+            self.optimizer.learning_rate.assign(value)
+        elif name == "noise":
+            self.noise.assign(value)
+        elif name == self.variant.knob:
+            self.weight.assign(value)
 
     def set_learning_rate(self, lr: float) -> None:
-        self.optimizer.learning_rate.assign(lr)
+        self.set_live("learning_rate", lr)
 
     def set_noise(self, noise: float) -> None:
-        self.noise.assign(noise)
+        self.set_live("noise", noise)
 

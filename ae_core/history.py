@@ -5,7 +5,9 @@ page can plot them while training keeps appending (appends never touch the first
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
 
 import time
 
@@ -14,6 +16,7 @@ import pandas as pd
 
 SMOOTHING_SPAN = 50  # steps; the exponential moving average drawn over the noisy minibatch loss
 GESTURE_S = 1.5      # changes of one setting closer together than this are one gesture (one mark)
+TERM_PREFIX = "loss_"  # history.csv column of one term of a several-term objective: loss_reconstruction, loss_kl...
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class HistoryView:
     test_step: np.ndarray     # completed steps at each held-out evaluation
     test_loss: np.ndarray     # held-out MSE at those points
     events: tuple = ()        # dicts: {"step", "elapsed", "field", "old", "new"}
+    # When the objective has several terms (a variant's penalty beside the reconstruction): each
+    # term's value at step i, by name; ``loss`` is their sum. Empty for a one-term objective.
+    terms: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def steps(self) -> int:
@@ -50,6 +56,7 @@ class History:
         self.test_loss: list[float] = []
         self.events: list[dict] = []
         self._gestures: dict[str, dict] = {}  # setting -> its latest change: when, its mark, where it began
+        self._terms: dict[str, np.ndarray] = {}
 
     def _grow(self, need: int) -> None:
         # Grow into new arrays: views handed out earlier keep pointing at the old ones, unchanged.
@@ -59,15 +66,25 @@ class History:
             new = np.zeros(cap, old.dtype)
             new[: self.n] = old[: self.n]
             setattr(self, name, new)
+        for name, old in self._terms.items():
+            new = np.zeros(cap, old.dtype)
+            new[: self.n] = old[: self.n]
+            self._terms[name] = new
 
-    def extend(self, losses: np.ndarray, learning_rate: float, batch_size: int, t0: float, t1: float) -> None:
-        """Append a chunk of steps that ran between training-clock times t0 and t1."""
+    def extend(self, losses: np.ndarray, learning_rate: float, batch_size: int, t0: float, t1: float,
+               terms: Mapping[str, np.ndarray] | None = None) -> None:
+        """Append a chunk of steps that ran between training-clock times t0 and t1 (with each
+        objective term's values, when the objective has several)."""
         k = len(losses)
         if k == 0:
             return
         if self.n + k > len(self._loss):
             self._grow(self.n + k)
         s = slice(self.n, self.n + k)
+        for name, values in (terms or {}).items():
+            if name not in self._terms:
+                self._terms[name] = np.full(len(self._loss), np.nan, np.float32)
+            self._terms[name][s] = values
         self._loss[s] = losses
         self._lr[s] = learning_rate
         self._batch[s] = batch_size
@@ -115,7 +132,8 @@ class History:
             batch_size=_readonly(self._batch[:n]), elapsed=_readonly(self._elapsed[:n]),
             test_step=_readonly(np.asarray(self.test_step, np.int64)),
             test_loss=_readonly(np.asarray(self.test_loss, np.float64)),
-            events=tuple(dict(e) for e in self.events))
+            events=tuple(dict(e) for e in self.events),
+            terms=MappingProxyType({name: _readonly(a[:n]) for name, a in self._terms.items()}))
 
     @classmethod
     def from_frames(cls, steps: pd.DataFrame, events: list[dict]) -> "History":
@@ -131,6 +149,10 @@ class History:
         h.test_step = [int(s) + 1 for s in tests["step"]]
         h.test_loss = [float(v) for v in tests["test_loss"]]
         h.events = [dict(e) for e in events]
+        for column in steps.columns:
+            if column.startswith(TERM_PREFIX):
+                h._terms[column[len(TERM_PREFIX):]] = np.full(len(h._loss), np.nan, np.float32)
+                h._terms[column[len(TERM_PREFIX):]][:n] = steps[column].to_numpy(np.float32)
         return h
 
 
@@ -146,7 +168,7 @@ def smooth(loss: np.ndarray, span: int = SMOOTHING_SPAN) -> np.ndarray:
 
 def to_frame(view: HistoryView) -> pd.DataFrame:
     """One row a step: step, loss, smoothed_loss, test_loss (where evaluated), learning_rate,
-    batch_size, elapsed. ``step`` is 0-based like the notebook's ``Step i`` lines; a held-out
+    batch_size, elapsed, and ``loss_<term>`` per objective term when there are several. ``step`` is 0-based like the notebook's ``Step i`` lines; a held-out
     evaluation after ``k`` completed steps sits on row ``k - 1``."""
     n = view.steps
     test = np.full(n, np.nan)
@@ -161,6 +183,7 @@ def to_frame(view: HistoryView) -> pd.DataFrame:
         "learning_rate": view.learning_rate.astype(np.float64),
         "batch_size": view.batch_size.astype(np.int64),
         "elapsed": view.elapsed,
+        **{TERM_PREFIX + name: values.astype(np.float64) for name, values in view.terms.items()},
     })
 
 

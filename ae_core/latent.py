@@ -171,9 +171,12 @@ def sample_indices(n: int, size: int = SAMPLE_SIZE, seed: int = SAMPLE_SEED) -> 
 
 # --- the thin Keras part ----------------------------------------------------------------------------------
 def split(autoencoder) -> tuple:
-    """(encoder, decoder) of a saved autoencoder (its nested models are named so by ae_core.model)."""
+    """(encoder, decoder) of a saved autoencoder (its nested models, or a tied one's rebuilt: see
+    ae_core.model.split)."""
+    from .model import split as split_model
+
     try:
-        return autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
+        return split_model(autoencoder)
     except ValueError:
         raise LatentError("This model has no nested 'encoder' and 'decoder' parts to explore.") from None
 

@@ -40,6 +40,8 @@ class TrainingLoop:
         self.recon_step = -1
         self.health: tuple = ()
         self.first_layer = None
+        self.test_measures: dict = {}
+        self.measurements: dict = {}
         self.last_health = 0.0
         self.test_loss = self.history.test_loss[-1] if self.history.test_loss else None
         self.sps = 0.0
@@ -59,7 +61,8 @@ class TrainingLoop:
             if self.gen != t._generation:
                 return  # a Reset replaced this run: its late news is dropped
             t._snapshot = t._make_snapshot(self.applied, status, message, self.history, self.recon, self.recon_step,
-                                           self.test_loss, self.elapsed, self.sps, self.health, self.first_layer)
+                                           self.test_loss, self.elapsed, self.sps, self.health, self.first_layer,
+                                           self.test_measures, self.measurements)
             t._cond.notify_all()
 
     def evaluate(self, inspect: bool = False) -> None:
@@ -67,9 +70,14 @@ class TrainingLoop:
         health and first-layer filters, which cost a little more."""
         self.test_loss, self.recon = self.engine.evaluate()
         now = time.monotonic()
+        if inspect:
+            # The variant's test objective costs another pass or two over the test set: measured
+            # when training stops (pause, step quota, budget), not at every live evaluation.
+            self.test_measures = self.engine.test_measures()
         if inspect or now - self.last_health >= HEALTH_EVERY_S:
             self.health = self.engine.health()
             self.first_layer = self.engine.first_layer()
+            self.measurements = self.engine.inspect()
             self.last_health = now
         self.recon_step = self.history.n
         self.history.add_test(self.history.n, self.test_loss)
@@ -124,10 +132,7 @@ class TrainingLoop:
         """Bring live fields in the graph up to date, recording each change as an event."""
         changed = self.applied.diff(target)
         for name, (old, new) in changed.items():
-            if name == "learning_rate":
-                self.engine.set_learning_rate(new)
-            elif name == "noise":
-                self.engine.set_noise(new)
+            self.engine.set_live(name, new)
             self.history.add_event(self.history.n, self.elapsed, name, old, new)
         self.applied = target
         if changed:
@@ -151,7 +156,7 @@ class TrainingLoop:
         dt = time.perf_counter() - t0
         done = len(losses)
         self.history.extend(losses, cfg.learning_rate, self.engine.effective_batch(cfg.batch_size),
-                            self.elapsed, self.elapsed + dt)
+                            self.elapsed, self.elapsed + dt, terms=self.engine.last_terms)
         self.elapsed += dt
         if done:
             self._rate(done)

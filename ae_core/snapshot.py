@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
 
 import numpy as np
 
@@ -39,6 +41,10 @@ class Snapshot:
     version: int                 # increases with every publication
     health: tuple = ()           # ae_core.health.LayerHealth per layer, at ``recon_step``
     first_layer: np.ndarray | None = None  # first encoder kernel (784 × units), at ``recon_step``
+    # The variant's numbers on the test digits at ``recon_step`` (``test_objective``, ``test_kl``)
+    test_measures: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # The variant's and architecture's live measurements (ae_core.variants' ``inspect``), at ``recon_step``
+    measurements: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def budget(self) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -207,14 +208,16 @@ class Trainer:
         return gen == self._generation and not self._stop_flag
 
     def _make_snapshot(self, config, status, message, history, recon, recon_step, test_loss, elapsed, sps,
-                       health=(), first_layer=None) -> Snapshot:
+                       health=(), first_layer=None, test_measures=None, measurements=None) -> Snapshot:
         return Snapshot(
             run_id=self.run_id, config=config,
             status=status, message=message, step=history.n, elapsed=elapsed, steps_per_sec=sps,
             history=history.view(), originals=_readonly(self.dataset.x_test[:N_DIGITS]),
             reconstructions=_readonly(recon), recon_step=recon_step, test_loss=test_loss,
             data_source=self.dataset.source, version=next(self._version), health=health,
-            first_layer=None if first_layer is None else _readonly(first_layer))
+            first_layer=None if first_layer is None else _readonly(first_layer),
+            test_measures=MappingProxyType(dict(test_measures or {})),
+            measurements=MappingProxyType({k: _readonly(np.asarray(v)) for k, v in (measurements or {}).items()}))
 
     def _publish_now(self, status: str, message: str) -> None:
         with self._cond:

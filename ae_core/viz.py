@@ -20,7 +20,12 @@ BASELINE = "#cbd5e0"
 BASELINE_DASH = {"mean digit": "dot"}   # others (PCA-k) dashed
 BASELINE_GROUP = "baselines"             # the legend group of the baseline lines (runs' curves have none)
 
-EVENT_LABELS = {"learning_rate": "lr", "batch_size": "batch", "noise": "noise", "steps": "budget"}
+EVENT_LABELS = {"learning_rate": "lr", "batch_size": "batch", "noise": "noise", "steps": "budget",
+                "sparsity_weight": "L1 weight", "contractive_weight": "contractive weight", "beta": "β"}
+# Curves of a several-term objective (history terms): reconstruction plus the variant's term.
+TERM_COLOURS = {"reconstruction": "#8ecae6", "sparsity": "#c77dff", "contraction": "#c77dff", "kl": "#c77dff"}
+TERM_LABELS = {"reconstruction": "reconstruction", "sparsity": "L1 term", "contraction": "contractive term",
+               "kl": "KL term"}
 
 
 def event_label(event: dict) -> str:
@@ -83,6 +88,7 @@ def loss_figure(view: HistoryView, *, log_y: bool = False, x: str = "step", heig
         fig.add_trace(go.Scatter(x=tx, y=raw, name="minibatch", mode="lines", line=dict(color=RAW, width=1)))
         fig.add_trace(go.Scatter(x=tx, y=smoothed, name="smoothed", mode="lines",
                                    line=dict(color=SMOOTH, width=3)))
+        _add_terms(fig, view, xs, span)
     if len(view.test_step):
         ok = view.test_step > 0
         t_steps = view.test_step[ok] - 1
@@ -112,6 +118,17 @@ def _empty_state(fig, message: str) -> None:
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, type="linear", range=[0, 1])
     fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=18, color="#a0aec0"))
+
+
+def _add_terms(fig, view: HistoryView, xs: np.ndarray, span: int) -> None:
+    """Each term of a several-term objective as its own smoothed, dotted curve (the objective,
+    drawn above, is their sum)."""
+    import plotly.graph_objects as go
+
+    for name, values in view.terms.items():
+        tx, ty = _thin(xs, smooth(np.asarray(values, np.float64), span))
+        fig.add_trace(go.Scatter(x=tx, y=ty, name=TERM_LABELS.get(name, name), mode="lines",
+                                 line=dict(color=TERM_COLOURS.get(name, TEST), width=2, dash="dot")))
 
 
 def overlay_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], *, x_title: str = "step",

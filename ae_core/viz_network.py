@@ -13,21 +13,21 @@ from .viz import EVENT, SMOOTH, TEST, _layout, digit_grid
 
 def layer_table(cfg: Config) -> list[dict]:
     """One row a weight layer: name (Keras'), label (on screen), inputs, units, activation, parameters
-    (weights + biases)."""
-    widths = cfg.layer_widths
-    n_hidden = len(cfg.hidden)
-    names = ([f"encoder_{i + 1}" for i in range(n_hidden)] + ["latent"]
-             + [f"decoder_{i + 1}" for i in range(n_hidden)] + [OUTPUT])
-    rows = []
-    for name, fan_in, units in zip(names, widths[:-1], widths[1:]):
-        activation = cfg.output_activation if name == OUTPUT else cfg.activation
-        rows.append(dict(name=name, label=layer_label(name), inputs=fan_in, units=units, activation=activation,
-                         parameters=fan_in * units + units))
-    return rows
+    (weights + biases), and what a variant adds (conv shapes, a Gaussian code, tied kernels)."""
+    from .model import layer_table as table
+
+    return [dict(row, label=layer_label(row["name"])) for row in table(cfg)]
+
+
+VARIANT_NOTES = {"sparse": "L1 penalty on the code", "contractive": "Jacobian penalty on the encoder",
+                 "variational": "KL to N(0, I)"}
 
 
 def architecture_dot(cfg: Config, pending: Config | None = None) -> str:
-    """Graphviz DOT of input → encoder → latent → decoder → output, with parameter counts.
+    """Graphviz DOT of input → encoder → latent → decoder → output, with parameter counts, for
+    every kind of network: a convolution shows its feature maps, a variational code its mean and
+    log-variance and the sampled z, a tied decoder layer the encoder layer whose kernel it shares,
+    and the variant's extra term is a note on the code.
     With ``pending`` (a different Config waiting for Reset) the pending network is drawn instead,
     dashed and labelled, so the diagram follows the sliders at once."""
     shown = pending if pending is not None else cfg
@@ -42,13 +42,29 @@ def architecture_dot(cfg: Config, pending: Config | None = None) -> str:
         '  edge [color="#a0aec0", fontcolor="#a0aec0", fontname="Helvetica", fontsize=11];',
         '  input [label="input\\n784", color="#a0aec0"];',
     ]
+    n = len(shown.hidden)
+    mirrors = [f"encoder_{n - i}" for i in range(n)]
     previous = "input"
     for row in rows:
         node = row["name"]
         fill = ', fillcolor="#123c3a"' if node == "latent" else ""
-        lines.append(f'  {node} [label="{row["label"]}\\n{row["units"]} · {row["activation"]}"{fill}];')
+        what = str(row["units"])
+        if "shape" in row:  # a convolutional network's layer: its feature maps (decoder_1 is dense)
+            what = f'{row["shape"]} {"dense" if node == "decoder_1" else "conv"}'
+
+        if node == "latent" and row.get("log_var"):
+            what = f'μ, log σ² ({row["units"]} each) → z'
+        label = f'{row["label"]}\\n{what} · {row["activation"]}'
+        if row.get("tied"):
+            index = rows.index(row) - n - 1  # decoder layers in order: latent's, then the encoders' mirrored
+            label += f'\\nkernel: {(["latent"] + mirrors)[index]}ᵀ'
+        lines.append(f'  {node} [label="{label}"{fill}];')
         lines.append(f'  {previous} -> {node} [label="{row["parameters"]:,}"];')
         previous = node
+    note = VARIANT_NOTES.get(shown.variant)
+    if note:
+        lines.append(f'  variant [label="{shown.variant}: {note}", shape=note, color="{colour}"];')
+        lines.append('  latent -> variant [style=dotted, arrowhead=none];')
     total = sum(r["parameters"] for r in rows)
     title = f"{total:,} parameters" + ("  (pending: Reset to apply)" if pending is not None else "")
     lines.append(f'  label="{title}"; labelloc=b; fontcolor="{colour}"; fontname="Helvetica"; fontsize=14;')

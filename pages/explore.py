@@ -186,6 +186,23 @@ def _latent_section(src: Source, a: latent.Analysis) -> None:
                                             f"{st.session_state.pos_y:.2f})", output_format="PNG")
 
 
+def _manifold_section(src: Source, a: latent.Analysis) -> None:
+    """A variational run's 2-D code plane decoded on a grid, over the same extent as the map of
+    the test digits' means: what the decoder makes of every place, digits or not."""
+    from ae_core.variants.variational import manifold
+
+    lo, hi = a.xy.min(axis=0), a.xy.max(axis=0)
+    n = st.select_slider("Manifold grid", [9, 12, 15, 20], value=15, key="manifold_n",
+                         format_func=lambda k: f"{k}×{k}")
+    images = _figure("manifold", (src.key, src.step, n, tuple(lo), tuple(hi)),
+                     lambda: manifold(src.decoder, (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])), n))
+    left, right = st.columns([3, 2], gap="large")
+    left.image(viz.digit_grid(images, n, scale=max(1, 420 // (28 * n))), caption="Decoded manifold",
+               width="stretch", output_format="PNG")
+    right.caption(f"The code plane from ({lo[0]:.2f}, {lo[1]:.2f}) to ({hi[0]:.2f}, {hi[1]:.2f}), the map's extent, "
+                  f"decoded on a {n}×{n} grid: top right here is top right on the map above.")
+
+
 def _drawing_section(src: Source) -> None:
     """The digit drawn on the canvas (below), made MNIST-like, beside its reconstruction."""
     pixels = st.session_state.get("drawn_digit")
@@ -306,6 +323,8 @@ def _explore(run_id: str, waiting: bool, saved) -> None:
     st.caption(f"Run `{run_id}` · {src.status} · step {src.step:,} · "
                f"map of step {a.step:,} computed in {a.seconds * 1000:.0f} ms")
     _latent_section(src, a)
+    if src.config.variant == "variational" and src.config.latent == 2:
+        _manifold_section(src, a)
     _drawing_section(src)
     _interpolation_section(src)
     _error_section(a, x_test)

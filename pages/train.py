@@ -6,7 +6,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
 from ae_core.registry import RegistryFull
-from pages import common, contrast
+from pages import common, contrast, variant_views
 from pages import train_state as state
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
@@ -339,6 +339,7 @@ def _inside_view(run_id: str) -> None:
                         key="health_chart", config=common.chart_config(f"{run_id}-layer-health"))
         st.markdown(f"**{reading(list(snap.health), falling)}**")
         st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {snap.recon_step:,}.")
+    variant_views.live_panel(snap)
 
 
 live_view(trainer.run_id)

@@ -135,16 +135,38 @@ def test_data_unusable_path_is_one_error_line(tmp_path, make):
     assert path.name in lines[0]
 
 
+def test_variant_done_lines_add_their_test_numbers(tmp_path, small_npz):
+    p = cli("train", "--preset", "vae2d", "--steps", "30", "--data", str(small_npz), "--json", "--no-save",
+            "--set", "hidden=64", runs_dir=tmp_path)
+    assert p.returncode == 0, p.stderr
+    done = json_lines(p.stdout)[-1]
+    assert done["event"] == "done" and done["steps"] == 30
+    assert 0 < done["test_mse"] < 1 and done["test_kl"] > 0 and done["test_objective"] > 0
+    p = cli("train", "--steps", "20", "--data", str(small_npz), "--json", "--no-save", "--set", "variant=sparse",
+            "--set", "tied=true", "--set", "hidden=64", runs_dir=tmp_path)
+    assert p.returncode == 0, p.stderr
+    done = json_lines(p.stdout)[-1]
+    assert "test_objective" in done and "test_kl" not in done
+    p = cli("train", "--steps", "20", "--data", str(small_npz), "--json", "--no-save", "--set", "hidden=64",
+            runs_dir=tmp_path)
+    done = json_lines(p.stdout)[-1]
+    assert "test_objective" not in done and "test_kl" not in done  # one term: its objective is the MSE
+    p = cli("train", "--data", str(small_npz), "--set", "architecture=conv", "--set", "tied=true", runs_dir=tmp_path)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [
+        "error: Tied weights need the dense architecture (a convolution has no transposed kernel to share)."]
+
+
 def test_presets(tmp_path):
     p = cli("presets", runs_dir=tmp_path, timeout=60)
     assert p.returncode == 0, p.stderr
     names = [line.split()[0] for line in p.stdout.splitlines() if line and not line[0].isspace()]
-    assert names == ["seed", "fast", "denoising", "latent2"]
+    assert names == ["seed", "fast", "denoising", "latent2", "sparse", "contractive", "vae2d", "conv"]
     assert "--set hidden=256 latent=128 activation=sigmoid" in p.stdout
 
     p = cli("presets", "--json", runs_dir=tmp_path, timeout=60)
     lines = json_lines(p.stdout)
-    assert [line["preset"] for line in lines] == ["seed", "fast", "denoising", "latent2"]
+    assert [line["preset"] for line in lines] == ["seed", "fast", "denoising", "latent2", "sparse", "contractive",
+                                                  "vae2d", "conv"]
     assert lines[0]["config"]["optimizer"] == "rmsprop_tf1"
 
 

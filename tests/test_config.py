@@ -49,7 +49,8 @@ def test_every_preset_is_valid_and_named(name):
 
 
 def test_preset_names_and_default():
-    assert set(PRESETS) == {"seed", "fast", "denoising", "latent2"}
+    assert set(PRESETS) == {"seed", "fast", "denoising", "latent2", "sparse", "contractive", "vae2d", "conv"}
+    assert set(cfg_lib.PRESET_BLURBS) == set(PRESETS)
     assert PRESETS["seed"] == Config()
     assert cfg_lib.DEFAULT_PRESET in PRESETS
     with pytest.raises(ConfigError, match="nope"):
@@ -128,12 +129,15 @@ def test_every_field_has_complete_metadata():
     for name, f in FIELDS.items():
         m = f.metadata
         assert m["label"] and m["help"], name
-        assert m["kind"] in {"widths", "int", "float", "choice"}, name
+        assert m["kind"] in {"widths", "int", "float", "choice", "bool"}, name
         if m["kind"] == "choice":
             assert f.default in m["choices"], name
+        elif m["kind"] == "bool":
+            assert isinstance(f.default, bool), name
         else:
             assert m["lo"] is not None and m["hi"] is not None, name
-    assert set(LIVE_FIELDS) == {"learning_rate", "batch_size", "noise", "steps"}
+    assert set(LIVE_FIELDS) == {"learning_rate", "batch_size", "noise", "steps", "sparsity_weight",
+                                "contractive_weight", "beta"}
 
 
 # --- round trips -----------------------------------------------------------------------------------
@@ -193,8 +197,13 @@ widths = st.lists(st.integers(2, 2048), min_size=1, max_size=4).map(tuple)
 def valid_configs(draw):
     loss = draw(st.sampled_from(cfg_lib.LOSSES))
     out = "sigmoid" if loss == "bce" else draw(st.sampled_from(cfg_lib.OUTPUT_ACTIVATIONS))
+    hidden = draw(widths)
+    architecture = draw(st.sampled_from(cfg_lib.ARCHITECTURES)) if len(hidden) <= cfg_lib.MAX_CONV_LAYERS else "dense"
     return Config(
-        hidden=draw(widths), latent=draw(st.integers(1, 1024)),
+        variant=draw(st.sampled_from(cfg_lib.VARIANTS)), architecture=architecture,
+        tied=architecture == "dense" and draw(st.booleans()), sparsity_weight=draw(st.floats(0.0, 100.0)),
+        contractive_weight=draw(st.floats(0.0, 100.0)), beta=draw(st.floats(0.0, 20.0)),
+        hidden=hidden, latent=draw(st.integers(1, 1024)),
         activation=draw(st.sampled_from(cfg_lib.ACTIVATIONS)), output_activation=out,
         optimizer=draw(st.sampled_from(cfg_lib.OPTIMIZERS)),
         learning_rate=draw(st.floats(1e-5, 10.0)), batch_size=draw(st.integers(1, 4096)),
