@@ -57,7 +57,7 @@ def architecture_dot(cfg: Config, pending: Config | None = None) -> str:
         label = f'{row["label"]}\\n{what} · {row["activation"]}'
         if row.get("tied"):
             index = rows.index(row) - n - 1  # decoder layers in order: latent's, then the encoders' mirrored
-            label += f'\\nkernel: {(["latent"] + mirrors)[index]}ᵀ'
+            label += f'\\nkernel: {layer_label((["latent"] + mirrors)[index])}, transposed'
         lines.append(f'  {node} [label="{label}"{fill}];')
         lines.append(f'  {previous} -> {node} [label="{row["parameters"]:,}"];')
         previous = node

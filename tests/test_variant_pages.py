@@ -95,11 +95,11 @@ def test_the_loss_chart_draws_each_term_of_the_objective():
 
 def test_the_diagram_draws_every_variant():
     conv = architecture_dot(PRESETS["conv"])
-    assert "encoder_1\\n14×14×32 conv" in conv and "reconstruction\\n28×28×1 conv" in conv
+    assert "encoder layer 1\\n14×14×32 conv" in conv and "reconstruction layer\\n28×28×1 conv" in conv
     vae = architecture_dot(PRESETS["vae2d"])
     assert "μ, log σ² (2 each) → z" in vae and "KL to N(0, I)" in vae
     tied = architecture_dot(PRESETS["fast"].replace(tied=True))
-    assert "kernel: encoder_1ᵀ" in tied and "kernel: latentᵀ" in tied
+    assert "kernel: encoder layer 1, transposed" in tied and "kernel: latent code, transposed" in tied
     assert "L1 penalty on the code" in architecture_dot(PRESETS["sparse"])
     assert "Jacobian penalty" in architecture_dot(PRESETS["contractive"])
 

@@ -77,8 +77,14 @@ def toggle(page, label: str) -> None:
 def pick(page, label: str, option: str) -> None:
     """Choose ``option`` in the select box labelled ``label``."""
     box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).first
+    box.scroll_into_view_if_needed()
     box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    # Typing filters the list: the option is then on screen however long the list is.
+    box.locator("input").first.fill(option)
+    choice = page.get_by_role("option", name=option, exact=True)
+    choice.wait_for(timeout=20_000)
+    choice.click()
+    wait_until(lambda: option in chosen(box), 20, f"{label} showing {option}")
 
 
 def chosen(select_box) -> str:
