@@ -102,21 +102,28 @@ def slider_keys(page, label: str, key: str, times: int = 1) -> None:
         time.sleep(0.15)
 
 
+def _widget_label(control) -> str:
+    return control.locator('[data-testid="stWidgetLabel"]').inner_text().strip()
+
+
+def _controls(found, label_of, skip=()):
+    """(label, control) for each visible control in ``found`` that is not skipped."""
+    for i in range(found.count()):
+        control = found.nth(i)
+        label = label_of(control) or f"control {i}"
+        if label not in skip and control.is_visible():
+            yield label, control
+
+
 def each_select(root, page, watch: Watch, stage: str, skip=()) -> int:
     """Open every select box under ``root`` and choose its next option (a person trying them out)."""
     done = 0
-    boxes = root.locator('[data-testid="stSelectbox"]')
-    for i in range(boxes.count()):
-        box = boxes.nth(i)
-        label = box.locator('[data-testid="stWidgetLabel"]').inner_text().strip()
-        if label in skip or not box.is_visible():
-            continue
+    for label, box in _controls(root.locator('[data-testid="stSelectbox"]'), _widget_label, skip):
         box.click()
         options = page.get_by_role("option")
         wait_until(lambda: options.count() > 0, 10, f"the options of {label}")
         chosen = [j for j in range(options.count()) if options.nth(j).get_attribute("aria-selected") == "true"]
-        nxt = (chosen[0] + 1) % options.count() if chosen else 0
-        options.nth(nxt).click()
+        options.nth((chosen[0] + 1) % options.count() if chosen else 0).click()
         watch.check(f"{stage}: select {label}")
         done += 1
     return done
@@ -125,12 +132,7 @@ def each_select(root, page, watch: Watch, stage: str, skip=()) -> int:
 def each_slider(root, watch: Watch, stage: str, key: str = "ArrowRight", skip=()) -> int:
     """Move every slider under ``root`` one notch with the keyboard."""
     done = 0
-    handles = root.locator(SLIDERS)
-    for i in range(handles.count()):
-        handle = handles.nth(i)
-        label = handle.get_attribute("aria-label") or f"slider {i}"
-        if label in skip or not handle.is_visible():
-            continue
+    for label, handle in _controls(root.locator(SLIDERS), lambda h: h.get_attribute("aria-label"), skip):
         handle.focus()
         handle.press(key)
         watch.check(f"{stage}: slider {label}")
@@ -141,12 +143,7 @@ def each_slider(root, watch: Watch, stage: str, key: str = "ArrowRight", skip=()
 def each_number(root, watch: Watch, stage: str, skip=()) -> int:
     """Press + on every number box under ``root``."""
     done = 0
-    boxes = root.locator('[data-testid="stNumberInput"]')
-    for i in range(boxes.count()):
-        box = boxes.nth(i)
-        label = box.locator('[data-testid="stWidgetLabel"]').inner_text().strip()
-        if label in skip or not box.is_visible():
-            continue
+    for label, box in _controls(root.locator('[data-testid="stNumberInput"]'), _widget_label, skip):
         plus = box.locator('[data-testid="stNumberInputStepUp"]')
         if plus.is_enabled():
             plus.click()
@@ -158,12 +155,7 @@ def each_number(root, watch: Watch, stage: str, skip=()) -> int:
 def each_toggle(root, watch: Watch, stage: str, skip=()) -> int:
     """Switch every toggle and checkbox under ``root`` (twice: on and off again)."""
     done = 0
-    toggles = root.locator('[data-testid="stCheckbox"]')
-    for i in range(toggles.count()):
-        item = toggles.nth(i)
-        label = item.inner_text().strip()
-        if label in skip or not item.is_visible():
-            continue
+    for label, item in _controls(root.locator('[data-testid="stCheckbox"]'), lambda c: c.inner_text().strip(), skip):
         for _ in range(2):
             item.locator("label").first.click()
             watch.check(f"{stage}: toggle {label}")
