@@ -115,6 +115,15 @@ def _controls(found, label_of, skip=()):
             yield label, control
 
 
+def type_number(page, label: str, value: int) -> None:
+    """Type a value into the number box labelled ``label`` (and confirm it with Enter)."""
+    box = page.locator('[data-testid="stNumberInput"]').filter(has=page.get_by_text(label, exact=True)).first
+    field = box.locator("input").first
+    field.fill(str(value))
+    field.press("Enter")
+    wait_until(lambda: field.input_value().replace(",", "") == str(value), 20, f"{label} = {value}")
+
+
 def each_select(root, page, watch: Watch, stage: str, skip=()) -> int:
     """Open every select box under ``root`` and choose its next option (a person trying them out)."""
     done = 0

@@ -127,6 +127,10 @@ def test_every_control_sidebar_first(server, context):
     assert moved >= 10, moved
     nc.pick(page, "Preset", "fast")
     watch.check("the fast preset again")
+    # A budget the run will not reach while the test looks at it (a quick machine ends 3 000 steps
+    # in seconds, and a finished run has no Pause to press).
+    nc.type_number(page, "Step budget", 200_000)
+    watch.check("a larger step budget")
     again_and_elsewhere(context, page, watch, "the sidebar tried out")
 
     # Train: Start, then four arrow-key presses on the learning rate make one mark, not four.
