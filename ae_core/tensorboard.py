@@ -102,7 +102,7 @@ def export(run, logdir: str | os.PathLike, dataset=None) -> Path:
     """Write a saved run (:class:`ae_core.runs.SavedRun`) under ``logdir/<run id>``; reconstructions
     of ``dataset``'s first test digits (default: the lab's default data) when its model.keras is an
     autoencoder of 784-pixel digits. Returns the run's log folder."""
-    from . import runs
+    from . import model_file, runs
 
     folder = Path(logdir) / run.run_id
     log = _Log(folder)
@@ -111,13 +111,13 @@ def export(run, logdir: str | os.PathLike, dataset=None) -> Path:
         print(HPARAMS_NOTE, file=sys.stderr)
     if run.model_path is not None:
         model = runs.load_keras_model(run.model_path)
-        if runs.is_autoencoder(model):
+        if model_file.is_autoencoder(model):
             if dataset is None:
                 from .data import load_default
                 dataset = load_default()
             originals = dataset.x_test[: GRID * GRID]
             step = int(run.history["step"].iloc[-1]) + 1 if len(run.history) else 0
-            log.images(originals, runs.reconstruct(model, originals), step)
+            log.images(originals, model_file.reconstruct(model, originals), step)
     log.flush()
     return folder
 

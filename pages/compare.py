@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ae_core import config as cfg_lib
-from ae_core import race, runs
+from ae_core import model_file, race, runs
 from ae_core.config import ConfigError
 from ae_core.trainer import DIVERGED, DONE, PAUSED, READY, RUNNING
 from pages import common
@@ -102,7 +102,7 @@ def _saved_reconstructions(run: runs.SavedRun, images):
     if tag not in cache:
         try:
             model = runs.load_keras_model(run.model_path) if run.model_path else None
-            cache[tag] = runs.reconstruct(model, images) if model is not None else None
+            cache[tag] = model_file.reconstruct(model, images) if model is not None else None
         except runs.RunError:
             cache[tag] = None
     return cache[tag]

@@ -5,7 +5,7 @@ import hashlib
 
 import streamlit as st
 
-from ae_core import runs, viz
+from ae_core import model_file, runs, viz
 from ae_core.runs import RunError
 from pages import common, contrast
 
@@ -176,9 +176,9 @@ if upload is not None:
     if cached is None or cached["digest"] != digest:
         with st.spinner("Loading the model…"):
             try:
-                model = runs.load_keras_bytes(raw, upload.name)
-                cached = {"digest": digest, "error": None, "summary": runs.model_summary(model),
-                          "params": int(model.count_params()), "model": model if runs.is_autoencoder(model) else None}
+                model = model_file.load_keras_bytes(raw, upload.name)
+                cached = {"digest": digest, "error": None, "summary": model_file.model_summary(model),
+                          "params": int(model.count_params()), "model": model if model_file.is_autoencoder(model) else None}
             except RunError as e:
                 cached = {"digest": digest, "error": str(e)}
             except Exception as e:  # anything else Keras raises: still one sentence, and the page goes on
@@ -199,10 +199,10 @@ if upload is not None:
                 originals = dataset.x_test[:16]
                 try:
                     if cached.get("recon_of") is not dataset:  # once per model and data set
-                        cached.update(recon=runs.reconstruct(cached["model"], originals), recon_of=dataset)
+                        cached.update(recon=model_file.reconstruct(cached["model"], originals), recon_of=dataset)
                     recon = cached["recon"]
                     pics = st.columns([1, 1, 2])
-                    stem = runs.safe_filename(upload.name).removesuffix(".keras")
+                    stem = model_file.safe_filename(upload.name).removesuffix(".keras")
                     for col, images, caption in ((pics[0], originals, "Original"), (pics[1], recon, "Reconstruction")):
                         grid = viz.digit_grid(images, 4, scale=2)
                         col.image(grid, caption=caption, width="stretch")

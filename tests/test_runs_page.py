@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ae_core import runs
+from ae_core import model_file, runs
 from ae_core.config import PRESETS
 from ae_core.runs import RunError, SavedRun
 from tests.conftest import ROOT
@@ -436,31 +436,31 @@ def test_every_path_from_user_input_goes_through_check_run_id(tmp_path, monkeypa
     assert "../victim" in seen and any("not a valid run id" in e.value for e in at.error)
 
     # Uploaded file names never become paths outside the temporary folder.
-    assert runs.safe_filename("../../etc/passwd") == "passwd.keras"
-    assert runs.safe_filename("C:\\x\\..\\my model.KERAS") == "my_model.keras"
-    assert runs.safe_filename("...") == "model.keras"
+    assert model_file.safe_filename("../../etc/passwd") == "passwd.keras"
+    assert model_file.safe_filename("C:\\x\\..\\my model.KERAS") == "my_model.keras"
+    assert model_file.safe_filename("...") == "model.keras"
 
 
 # --- inspecting a .keras file ----------------------------------------------------------------------
 def test_a_saved_model_is_summarised_and_reconstructs_digits(cli_runs, small_mnist):
     folder = next(p for p in cli_runs.iterdir() if p.is_dir())
-    model = runs.load_keras_bytes((folder / "model.keras").read_bytes(), "../../somewhere/upload.keras")
-    summary = runs.model_summary(model)
+    model = model_file.load_keras_bytes((folder / "model.keras").read_bytes(), "../../somewhere/upload.keras")
+    summary = model_file.model_summary(model)
     assert list(summary["layer"]) == ["image", "encoder/encoder_1", "encoder/latent", "decoder/decoder_1",
                                       "decoder/reconstruction"]
     assert summary["parameters"].sum() == model.count_params() == 784 * 256 + 256 + 256 * 64 + 64 + \
         64 * 256 + 256 + 256 * 784 + 784
     assert summary.set_index("layer").loc["encoder/latent", "output shape"] == "(batch, 64)"
-    assert runs.is_autoencoder(model)
+    assert model_file.is_autoencoder(model)
     digits = small_mnist.x_test[:16]
-    recon = runs.reconstruct(model, digits)
+    recon = model_file.reconstruct(model, digits)
     assert recon.shape == (16, 784) and float(((recon - digits) ** 2).mean()) < 0.1
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip at all", b"PK\x03\x04 truncated zip"])
 def test_a_bad_keras_file_is_one_sentence(content):
     with pytest.raises(RunError) as e:
-        runs.load_keras_bytes(content, "mine.keras")
+        model_file.load_keras_bytes(content, "mine.keras")
     message = str(e.value)
     assert "mine.keras" in message and "\n" not in message
 
@@ -472,8 +472,8 @@ def test_a_keras_file_with_code_in_it_is_refused_by_safe_mode(tmp_path):
     model = keras.Model(x, keras.layers.Lambda(lambda t: t * 2)(x))
     model.save(tmp_path / "lambda.keras")
     with pytest.raises(RunError) as e:
-        runs.load_keras_bytes((tmp_path / "lambda.keras").read_bytes(), "lambda.keras")
+        model_file.load_keras_bytes((tmp_path / "lambda.keras").read_bytes(), "lambda.keras")
     assert "not a usable Keras model" in str(e.value) and "\n" not in str(e.value)
     small = keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)])
-    assert not runs.is_autoencoder(small)
-    assert list(runs.model_summary(small)["parameters"]) == [33]
+    assert not model_file.is_autoencoder(small)
+    assert list(model_file.model_summary(small)["parameters"]) == [33]
