@@ -6,7 +6,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
 from ae_core.registry import RegistryFull
-from pages import common, contrast, variant_views
+from pages import common, contrast, scene_view, variant_views
 from pages import train_state as state
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
@@ -157,6 +157,7 @@ if draft is not None:
     if start_over or (pending or data_pending) and snap.step == 0 and snap.status in ("preparing", "ready"):
         trainer = state.new_run(trainer, draft, next_data or trainer.dataset)  # nothing trained yet: at once
         pending, data_pending = [], False
+scene_view.scene_panel(trainer)   # a talk's scene (?scene=NAME): its caption, Next and Pause / Resume
 
 
 def header(trainer, draft, pending, data_pending, next_data) -> None:
