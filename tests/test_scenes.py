@@ -131,7 +131,7 @@ until_step = 40
 caption = "one"
 [[step]]
 settings = { learning_rate = 0.003 }
-until_loss = 0.06
+until_loss = 0.035
 caption = "two"
 ''', "quick")
     plays = scenes.ScenePlays()
@@ -150,10 +150,10 @@ caption = "two"
         step = play.next()
         trainer.update(**step.live)
         play.drive(trainer)                                   # no step count: trains until the loss
-        snap = trainer.wait(lambda s: s.status == "paused", 120)
+        snap = trainer.wait(lambda s: s.status == "paused" and s.step > 40, 120)
         losses = np.asarray(snap.history.loss)
         window = [losses[max(0, k - 50):k].mean() for k in range(1, len(losses) + 1)]
-        first = next(k for k, v in enumerate(window, 1) if v <= 0.06)
+        first = next(k for k, v in enumerate(window, 1) if v <= 0.035)
         assert first > 40 and first <= snap.step < first + 400   # paused once the loss got there
         assert snap.config.learning_rate == 0.003 and play.finished and play.next() is None
     finally:
