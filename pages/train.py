@@ -16,12 +16,18 @@ REFRESH_S = 0.75   # the live view reruns on its own this often
 # overlap the tracks.
 PRESENT_CSS = """<style>
 h1 { font-size: 3.2rem !important; }
-[data-testid="stMetricValue"], [data-testid="stMetricValue"] > div { font-size: 3.4rem !important;
-  line-height: 1.15 !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] > div { font-size: 3rem !important;
+  line-height: 1.15 !important; white-space: normal !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.45rem !important; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.2rem !important; }
 .stButton button p { font-size: 1.3rem !important; }
 [data-testid="stWidgetLabel"] p { font-size: 1.2rem !important; }
+/* A projector is often 1280×720: a long metric ("1,000 / 10,000") wraps instead of ending in "…", the
+   preset buttons wrap instead of scrolling out of sight, the grid's toggles keep their whole labels,
+   and the page starts nearer the top so the live numbers come sooner. */
+[data-testid="stButtonGroup"] [role="radiogroup"] { flex-wrap: wrap !important; overflow-x: visible !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
+[data-testid="stMain"] [data-testid="stCheckbox"] [data-testid="stWidgetLabel"] p { font-size: 1rem !important; }
 </style>"""
 
 
