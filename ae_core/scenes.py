@@ -317,3 +317,40 @@ class ScenePlays:
     def get(self, run_id: str | None) -> ScenePlay | None:
         with self._lock:
             return self._by_run.get(run_id)
+
+
+# --- the CLI: `python -m ae_core scene NAME` --------------------------------------------------------
+def summary(scene: Scene) -> dict:
+    """A scene as JSON: each step's caption, whether it starts a new run, and what it changes."""
+    steps, previous = [], None
+    for step in scene.steps:
+        base = cfg_lib.PRESETS[step.preset] if step.preset else previous
+        steps.append({"caption": step.caption, "new_run": step.new_run, "preset": step.preset,
+                      "changes": step.config.to_query(base=base),   # settings as in a URL or --set
+                      "until_step": step.until_step, "until_loss": step.until_loss})
+        previous = step.config
+    return {"scene": scene.name, "title": scene.title, "steps": steps}
+
+
+def cmd_scene(args) -> int:
+    """Check a scene (a name in scenes/, or the path of a .toml file) and print it as JSON."""
+    import json
+    import sys
+
+    try:
+        path = Path(args.name)
+        if args.name.endswith(".toml") and path.is_file():
+            scene = parse(path.read_text(encoding="utf-8"), path.stem)
+        else:
+            scene = load(args.name)
+    except (SceneError, OSError, UnicodeDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary(scene), ensure_ascii=False, indent=2))
+    return 0
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("scene", help="check a scene for talks (scenes/NAME.toml, or a .toml file) and print it")
+    s.add_argument("name", help="a scene in scenes/ (e.g. seed_vs_modern) or the path of a .toml file")
+    s.set_defaults(func=cmd_scene)

@@ -104,6 +104,23 @@ def test_a_missing_scene_lists_the_scenes_there_are(tmp_path):
         scenes.load("gone", directory=tmp_path)
 
 
+def test_the_cli_checks_a_scene_and_prints_it_or_says_why_not(tmp_path, capsys):
+    import json
+
+    from ae_core.__main__ import main
+
+    assert main(["scene", "seed_vs_modern"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scene"] == "seed_vs_modern" and len(out["steps"]) == 4
+    assert out["steps"][2]["changes"] == {"learning_rate": "0.01"} and not out["steps"][2]["new_run"]
+    assert main(["scene", "../seed_vs_modern"]) == 2
+    assert capsys.readouterr().err.startswith("error: A scene name is")
+    bad = tmp_path / "mine.toml"
+    bad.write_text('[[step]]\npreset = "fast"\nsettings = { lr = 1 }\ncaption = "a"\n')
+    assert main(["scene", str(bad)]) == 2
+    assert "Scene file mine.toml, step 1: unknown setting 'lr'" in capsys.readouterr().err
+
+
 def test_run_until_a_step_or_a_loss_whichever_comes_first():
     step = scenes.SceneStep(caption="c", config=PRESETS["fast"], new_run=True, until_step=100, until_loss=0.05)
     assert not step.reached(99, 0.06) and step.reached(100, 0.06) and step.reached(10, 0.05)
