@@ -40,7 +40,22 @@ import numpy as np
 from . import config as cfg_lib
 from .config import LIVE_FIELDS, Config, ConfigError
 
-SCENES_DIR = Path(__file__).resolve().parents[1] / "scenes"   # read at call time: tests point it elsewhere
+
+def _scenes_dir() -> Path:
+    """``scenes/`` beside app.py: this checkout's, or the installed dashboard's (package ae_lab)."""
+    checkout = Path(__file__).resolve().parents[1] / "scenes"
+    if checkout.is_dir():
+        return checkout
+    import importlib.util
+
+    spec = importlib.util.find_spec("ae_lab")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / "scenes").is_dir():
+            return Path(location) / "scenes"
+    return checkout
+
+
+SCENES_DIR = _scenes_dir()   # read at call time: tests point it elsewhere
 NAME_PATTERN = re.compile(r"[a-z0-9_-]{1,64}")
 STEP_KEYS = ("preset", "settings", "until_step", "until_loss", "caption")
 LOSS_WINDOW = 50   # steps: ``until_loss`` compares the mean minibatch loss over these (one batch is noisy)
