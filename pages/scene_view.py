@@ -19,6 +19,7 @@ from pages.access import may_steer
 PARAM = "scene"            # ?scene=NAME
 PENDING = "scene_pending"  # session key: the run id a Next left for a new run, until that run exists
 ERROR = "scene_error"      # session key: why the asked-for scene could not be loaded
+PRESENTED = "scene_play"   # session key: the scene this session presents (it follows the session's Reset)
 REFRESH_S = 1.0            # how soon a viewer sees the presenter's Next
 
 CSS = """<style>
@@ -41,6 +42,10 @@ def scene_panel(trainer) -> None:
         st.error(st.session_state[ERROR])
     pending = st.session_state.pop(PENDING, None)
     play = plays().get(pending) if pending else plays().get(trainer.run_id)
+    presented = st.session_state.get(PRESENTED)
+    if play is None and presented is not None and may_steer() and plays().get(presented.run_id) is presented:
+        play = presented                       # the presenter pressed Reset or a preset: the scene goes on
+        plays().follow(play, trainer.run_id)
     if play is None:
         return
     if pending:
@@ -76,7 +81,7 @@ def _load_from_url(trainer) -> None:
     if not may_steer():
         st.session_state[ERROR] = "Only the presenter can start a scene; this page shows the run as it plays."
         return
-    plays().start(scene, trainer.run_id)
+    st.session_state[PRESENTED] = plays().start(scene, trainer.run_id)
 
 
 @st.fragment(run_every=REFRESH_S)

@@ -112,6 +112,10 @@ def test_a_scene_plays_step_by_step_and_a_watcher_sees_its_captions(monkeypatch)
     watcher.run()
     assert watcher.session_state["run_id"] == demo.run_id and "And the notebook's own." in _texts(watcher)
 
+    next(b for b in at.button if b.label == "Reset").click().run()   # the presenter starts over: the scene stays
+    assert not at.exception and _trainer(at).run_id != demo.run_id
+    assert "And the notebook's own." in _texts(at)
+
 
 def test_the_space_bar_button_pauses_and_resumes():
     at = _app({"scene": "talk"})
