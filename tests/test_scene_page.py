@@ -1,6 +1,5 @@
 """A scene on the Train page (?scene=NAME), driven headless with Streamlit's AppTest: the
 presenter's Next plays it, and a second session watching the run sees each caption."""
-import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
