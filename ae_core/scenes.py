@@ -283,6 +283,8 @@ class ScenePlay:
             left = step.until_step - trainer.snapshot().step
             if left > 0:
                 trainer.step(left)
+            else:
+                trainer.pause()       # already there (the presenter let it run on): hold still
         else:
             trainer.start()
         if step.until_loss is not None:
