@@ -25,9 +25,10 @@ def _keep_keras_state() -> None:
 
 _keep_keras_state()
 
-# Presentation mode (?present=1) starts with the sidebar folded away.
+# Presentation mode (?present=1, or a talk's ?scene=NAME) starts with the sidebar folded away.
+PRESENTING = st.query_params.get("present") == "1" or "scene" in st.query_params
 st.set_page_config(page_title="Autoencoder lab", page_icon=FAVICON, layout="wide",
-                   initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto")
+                   initial_sidebar_state="collapsed" if PRESENTING else "auto")
 
 page = st.navigation([
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),

@@ -5,6 +5,7 @@
     python -m ae_core data PATH
     python -m ae_core presets
     python -m ae_core tensorboard RUN --logdir DIR
+    python -m ae_core scene seed_vs_modern
 """
 from __future__ import annotations
 
@@ -166,6 +167,8 @@ def parser() -> argparse.ArgumentParser:
     from . import cli_contrast
     cli_contrast.register(sub)
     tensorboard_cli.add_parser(sub)
+    from . import scenes
+    scenes.add_parser(sub)
     return p
 
 

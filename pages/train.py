@@ -6,7 +6,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
 from ae_core.registry import RegistryFull
-from pages import common, contrast, variant_views
+from pages import common, contrast, scene_view, variant_views
 from pages import train_state as state
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
@@ -16,12 +16,18 @@ REFRESH_S = 0.75   # the live view reruns on its own this often
 # overlap the tracks.
 PRESENT_CSS = """<style>
 h1 { font-size: 3.2rem !important; }
-[data-testid="stMetricValue"], [data-testid="stMetricValue"] > div { font-size: 3.4rem !important;
-  line-height: 1.15 !important; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] > div { font-size: 3rem !important;
+  line-height: 1.15 !important; white-space: normal !important; }
 [data-testid="stMetricLabel"] p { font-size: 1.45rem !important; }
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.2rem !important; }
 .stButton button p { font-size: 1.3rem !important; }
 [data-testid="stWidgetLabel"] p { font-size: 1.2rem !important; }
+/* A projector is often 1280×720: a long metric ("1,000 / 10,000") wraps instead of ending in "…", the
+   preset buttons wrap instead of scrolling out of sight, the grid's toggles keep their whole labels,
+   and the page starts nearer the top so the live numbers come sooner. */
+[data-testid="stButtonGroup"] [role="radiogroup"] { flex-wrap: wrap !important; overflow-x: visible !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
+[data-testid="stMain"] [data-testid="stCheckbox"] [data-testid="stWidgetLabel"] p { font-size: 1rem !important; }
 </style>"""
 
 
@@ -157,6 +163,7 @@ if draft is not None:
     if start_over or (pending or data_pending) and snap.step == 0 and snap.status in ("preparing", "ready"):
         trainer = state.new_run(trainer, draft, next_data or trainer.dataset)  # nothing trained yet: at once
         pending, data_pending = [], False
+scene_view.scene_panel(trainer)   # a talk's scene (?scene=NAME): its caption, Next and Pause / Resume
 
 
 def header(trainer, draft, pending, data_pending, next_data) -> None:

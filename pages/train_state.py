@@ -48,7 +48,7 @@ def init_session() -> None:
     if st.session_state.get("notice") and st.session_state.notice[0] is None:
         st.session_state.notice = (run_id, st.session_state.notice[1])
     st.session_state[PRESET] = preset_name
-    st.session_state[PRESENTING] = st.query_params.get("present") == "1"
+    st.session_state[PRESENTING] = st.query_params.get("present") == "1" or "scene" in st.query_params
     st.session_state[DATA_CHOICE] = None
     st.session_state.last_draft = config
     common.set_widgets(config)
