@@ -15,6 +15,7 @@ from pages import access
 from tests.conftest import ROOT
 
 KEY = "s3cret-presenter-key"
+AUDIENCE = "http://10.0.0.5:8501/"
 CONTROLS = {"Start", "Pause", "Resume", "Step", "Reset", "Fork", "Start sweep", "Rename", "Delete…",
             "Yes, delete", "New race"}
 VIEW_OPTIONS = {"Grid", "Film strip step", "Filters shown"}   # a watcher keeps these: they change only their own view
@@ -27,6 +28,7 @@ def stage(tmp_path_factory, mnist_path):
         mp.setenv("AE_MNIST_PATH", str(mnist_path))
         mp.setenv("AE_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
         mp.setenv(access.KEY_ENV, KEY)
+        mp.setenv("AE_AUDIENCE_URL", AUDIENCE)
         from pages import common
 
         common.registry.clear()
@@ -160,3 +162,21 @@ def test_the_compare_page_has_no_knobs_for_a_watcher(stage):
     assert not watcher.exception and watcher.title[0].value == "Compare"
     assert not {"Pause", "Resume", "New race", "Learning rate", "Batch size"} & _labels(watcher)
     assert "New race" in _labels(_app({"key": KEY}, page="pages/compare.py"))
+
+
+def test_presentation_mode_shows_the_audience_link_and_its_qr_code(stage):
+    import base64
+    import io
+
+    import segno
+    from PIL import Image
+
+    watcher = _app({"present": "1"})
+    assert not watcher.exception
+    assert any(AUDIENCE in m.value for m in watcher.markdown)
+    qr = next(img for img in watcher.get("image") if "Audience link" in img.captions)
+    shown = Image.open(io.BytesIO(base64.b64decode(qr.proto.imgs[0].url.split(",", 1)[1])))
+    expected = io.BytesIO()
+    segno.make(AUDIENCE, error="m").save(expected, kind="png", scale=4, border=2, dark="#000", light="#fff")
+    assert list(shown.convert("L").getdata()) == list(Image.open(expected).convert("L").getdata())
+    assert not (CONTROLS | {"Preset"}) & _labels(watcher)   # presentation mode: no preset buttons either
