@@ -152,7 +152,7 @@ def test_the_runs_page_is_read_only_for_a_watcher(stage):
     assert not watcher.exception
     assert any(trainer.run_id in str(o) for o in watcher.selectbox[0].options)   # the runs are listed
     assert not {"Rename", "Delete…"} & _labels(watcher) and not watcher.get("file_uploader")
-    presenter = _app({"key": KEY}, page="pages/runs.py")
+    presenter = _app({"key": KEY, "run": trainer.run_id}, page="pages/runs.py")
     assert {"Rename", "Delete…"} <= _labels(presenter) and presenter.get("file_uploader")
 
 
@@ -161,7 +161,7 @@ def test_the_compare_page_has_no_knobs_for_a_watcher(stage):
     watcher = _app(page="pages/compare.py")
     assert not watcher.exception and watcher.title[0].value == "Compare"
     assert not {"Pause", "Resume", "New race", "Learning rate", "Batch size"} & _labels(watcher)
-    assert "New race" in _labels(_app({"key": KEY}, page="pages/compare.py"))
+    assert "New race" in _labels(_app({"key": KEY, "run": trainer.run_id}, page="pages/compare.py"))
 
 
 def test_presentation_mode_shows_the_audience_link_and_its_qr_code(stage):
@@ -180,3 +180,24 @@ def test_presentation_mode_shows_the_audience_link_and_its_qr_code(stage):
     segno.make(AUDIENCE, error="m").save(expected, kind="png", scale=4, border=2, dark="#000", light="#fff")
     assert list(shown.convert("L").getdata()) == list(Image.open(expected).convert("L").getdata())
     assert not (CONTROLS | {"Preset"}) & _labels(watcher)   # presentation mode: no preset buttons either
+
+
+def test_a_watcher_waits_for_the_presenter_and_never_starts_a_run(stage):
+    _, trainer = stage
+    from pages import common
+
+    stage_now = access._stage()
+    stage_now.pop("run_id")                       # as before the presenter's first run
+    try:
+        watcher = _app()
+        assert any("has not started a run yet" in i.value for i in watcher.info)
+        assert not CONTROLS & _labels(watcher)
+        assert common.shared_registry().run_ids() == [trainer.run_id]
+    finally:
+        stage_now.setdefault("run_id", trainer.run_id)
+    watcher.run()                                 # (the page polls; here one rerun stands for it)
+    assert watcher.session_state["run_id"] == trainer.run_id and watcher.query_params["run"] == trainer.run_id
+    # A link to a run that is not live: one sentence; a watcher does not bring it back into memory.
+    gone = _app({"run": "20200101-000000-abcdef"})
+    assert any("is not live on this server" in i.value for i in gone.info)
+    assert common.shared_registry().run_ids() == [trainer.run_id]
