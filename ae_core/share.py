@@ -62,13 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args, streamlit_options = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     key = os.environ.get(KEY_ENV) or new_key()   # a key set by hand is kept
-    audience, presenter = links(lan_ip(), args.port, key)
+    host = lan_ip()
+    audience, presenter = links(host, args.port, key)
     print(announcement(audience, presenter), flush=True)
     os.environ[KEY_ENV] = key
     os.environ[AUDIENCE_ENV] = audience
     from ae_core import lab
 
-    return lab.main(["--server.address", ALL_INTERFACES, "--server.port", str(args.port)] + streamlit_options)
+    # The browsers' address, named: Streamlit then accepts their websockets from it for sure (its own
+    # guess of this machine's addresses could pick another interface) and asks no outside service.
+    return lab.main(["--server.address", ALL_INTERFACES, "--server.port", str(args.port),
+                     "--browser.serverAddress", host] + streamlit_options)
 
 
 if __name__ == "__main__":

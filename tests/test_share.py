@@ -48,8 +48,8 @@ def test_share_prints_both_links_and_serves_on_the_network_with_the_key(monkeypa
     assert os.environ[share.AUDIENCE_ENV] == "http://10.1.2.3:8600/"
     args = started[0]
     # after the config file's 127.0.0.1, so it wins; the user's own options come last
-    assert args[:4] == ["--server.address", "0.0.0.0", "--server.port", "8600"]
-    assert args[4:] == ["--server.headless", "true"]
+    assert args[:6] == ["--server.address", "0.0.0.0", "--server.port", "8600", "--browser.serverAddress", "10.1.2.3"]
+    assert args[6:] == ["--server.headless", "true"]
 
 
 def test_a_key_set_by_hand_is_kept_and_ae_lab_share_goes_there(monkeypatch, capsys):
