@@ -201,3 +201,12 @@ def test_a_watcher_waits_for_the_presenter_and_never_starts_a_run(stage):
     gone = _app({"run": "20200101-000000-abcdef"})
     assert any("is not live on this server" in i.value for i in gone.info)
     assert common.shared_registry().run_ids() == [trainer.run_id]
+
+
+def test_a_watcher_explores_the_presenters_run(stage):
+    _, trainer = stage
+    watcher = _app({"run": trainer.run_id}, page="pages/explore.py")
+    assert not watcher.exception and not watcher.error
+    assert watcher.title[0].value == "What the autoencoder has learnt"
+    assert {"Interpolation", "Draw a digit"} <= {s.value for s in watcher.subheader}   # the views are all there
+    assert trainer.snapshot().status == "paused"
