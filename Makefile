@@ -9,7 +9,7 @@ SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: run test test-lowest platforms bench chromium check-python clean
+.PHONY: run share test test-lowest platforms bench chromium check-python clean
 
 # TensorFlow has wheels for these Pythons only; anything else would fail deep inside pip.
 check-python:
@@ -30,8 +30,13 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(PIP) -r requirements-dev.txt
 	touch $@ $(VENV)/.deps
 
+# This machine only (http://localhost:$(PORT)); `make share` serves the room with a presenter key.
 run: $(VENV)/.deps
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+# On the network: prints the audience link (watch-only) and the presenter link (with a fresh key).
+share: $(VENV)/.deps
+	$(BIN)/python -m ae_core.share --port $(PORT)
 
 # The browser tests drive Chromium: Debian's is installed here when missing and we are root. Without
 # root and without any Chromium the browser tests are skipped with a sentence saying how to get one.

@@ -4,7 +4,7 @@ from pathlib import Path
 import ae_core  # noqa: F401  (quiets TensorFlow's start-up log before anything imports it)
 import streamlit as st
 
-from pages import common
+from pages import access, common
 
 # A file of our own: a ":material/…:" page icon makes the browser fetch it from a font server.
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
@@ -29,6 +29,10 @@ _keep_keras_state()
 PRESENTING = st.query_params.get("present") == "1" or "scene" in st.query_params
 st.set_page_config(page_title="Autoencoder lab", page_icon=FAVICON, layout="wide",
                    initial_sidebar_state="collapsed" if PRESENTING else "auto")
+
+# A presenter's link brings its key once; without AE_PRESENTER_KEY everyone steers.
+access.take_key()
+access.badge()
 
 page = st.navigation([
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),

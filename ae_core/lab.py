@@ -1,6 +1,7 @@
 """`ae-lab`: start the dashboard, from a checkout or from an installed package.
 
     ae-lab [streamlit run options...]      e.g.  ae-lab --server.port 8600
+    ae-lab --share [--port N] [...]        serve on the network with a presenter key (ae_core/share.py)
 
 Runs ``streamlit run app.py`` in this process's place (the engine itself never imports streamlit). Streamlit
 reads ``.streamlit/config.toml`` only from the current folder, so the dashboard's settings are passed
@@ -49,7 +50,13 @@ def command(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cmd = command(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--share" in args:
+        from ae_core import share
+
+        args.remove("--share")
+        return share.main(args)
+    cmd = command(args)
     if os.name == "posix":
         os.execv(cmd[0], cmd)  # become the server: signals (Ctrl-C, a service manager's TERM) reach it
     try:

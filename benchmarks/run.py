@@ -8,6 +8,8 @@ Groups (each in its own processes; graph mode never meets the eager benchmarks):
   converge  (4) fast preset: Start → held-out MSE <= 0.01, and Trainer() → READY
   page      (3, 5, 6) `streamlit run app.py` in Chromium: start-up, Start and Pause latency, refresh
             rate, seed steps/s with the page open (ratio to (2)), the server's peak memory
+  viewers   (7) 1, 4 and 8 watch-only viewers of one run (presenter key): the server's CPU per viewer
+            and the run's steps/s against one viewer
 
 Numbers go to benchmarks/results/latest.json; a markdown table (for benchmarks/README.md) goes to
 stdout, progress to stderr. The machine is shared: the suite waits (a bounded time) for a quiet
@@ -25,8 +27,8 @@ import time
 
 from benchmarks import common
 
-GROUPS = ("ratio", "converge", "page")
-ALIASES = {"1": "ratio", "2": "ratio", "3": "page", "4": "converge", "5": "page", "6": "page",
+GROUPS = ("ratio", "converge", "page", "viewers")
+ALIASES = {"1": "ratio", "2": "ratio", "3": "page", "4": "converge", "5": "page", "6": "page", "7": "viewers",
            "baseline": "ratio", "trainer": "ratio", "headless": "ratio", "live": "page", "memory": "page"}
 
 # Targets: (limit, "<=" or ">=").
@@ -39,16 +41,19 @@ TARGETS = {
     "pause_latency_s": (0.5, "<="),
     "refresh_hz": (1.0, ">="),
     "peak_rss_mb": (1536.0, "<="),
+    "cores_per_viewer": (0.05, "<="),
 }
 
 FULL = dict(baseline_steps=1000, baseline_warmup=50, pairs=5, trainer_window_s=4.0,
             fast_windows=5, fast_window_s=3.0,
             converge_repeats=3,
-            page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0)
+            page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0,
+            viewers_rounds=2, viewers_window_s=10.0)
 QUICK = dict(baseline_steps=200, baseline_warmup=50, pairs=2, trainer_window_s=2.0,
              fast_windows=2, fast_window_s=2.0,
              converge_repeats=1,
-             page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0)
+             page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0,
+             viewers_rounds=1, viewers_window_s=6.0)
 
 
 def log(msg: str) -> None:
@@ -200,7 +205,12 @@ def run_page(p: dict) -> dict:
     return common.run_module_json("benchmarks.page", args, timeout=1200, capture_stderr=False)
 
 
-RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page}
+def run_viewers(p: dict) -> dict:
+    args = ["--counts", "1,4,8", "--rounds", str(p["viewers_rounds"]), "--window-s", str(p["viewers_window_s"])]
+    return common.run_module_json("benchmarks.viewers", args, timeout=1500, capture_stderr=False)
+
+
+RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page, "viewers": run_viewers}
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -311,6 +321,20 @@ def markdown(results: dict) -> str:
             verdict("refresh_hz", page["refresh_hz"]))
         row(6, "Peak RSS of the streamlit server (+children), one launch with a `fast` and a `seed` run",
             f"{page['peak_rss_mb']:.0f} MB", "≤ 1.5 GB", verdict("peak_rss_mb", page["peak_rss_mb"]))
+
+    viewers = g.get("viewers", {}).get("result")
+    if viewers:
+        for count, v in viewers["counts"].items():
+            vs = v.get("steps_vs_one")
+            row(7, f"{count} watch-only viewer{'s' if count != '1' else ''} of one `fast` run (presenter key): "
+                   "Streamlit's cores a viewer (total); the run's steps/s",
+                f"{v['streamlit_cores_per_viewer']:.3f} ({v['streamlit_cores']:.2f}; "
+                f"{v['streamlit_cpu_ms_per_refresh']:.0f} ms CPU a refresh at {v['refresh_hz']:.2f} Hz); "
+                f"{v['steps_per_s']:.0f} steps/s"
+                + ("" if count == "1" else _vs(vs, " = {:.0%} of one viewer's"))
+                + f"; trainer {v['trainer_cores']:.2f}, Chromium {v['browser_cores']:.2f} cores",
+                target_text("cores_per_viewer", "{:g} cores a viewer"),
+                verdict("cores_per_viewer", v["streamlit_cores_per_viewer"]))
 
     loads = [f"{name} {grp['load']['load1_before']:.2f}/{grp['foreign_cores']:.2f}"
              for name, grp in g.items() if not grp.get("carried_from")]

@@ -22,10 +22,21 @@ from ae_core.status import Status
 
 # --- process-wide state ---------------------------------------------------------------------------
 @st.cache_resource
-def registry():
+def shared_registry():
+    """Every live run of this server (the server's own use: saving, shutdown, tests)."""
     from ae_core.registry import Registry
 
     return Registry(save=save_run)
+
+
+def registry():
+    """The live runs as this session may use them: read-only for a watcher (pages/access.py)."""
+    from pages import access
+
+    return access.guard(shared_registry())
+
+
+registry.clear = shared_registry.clear   # a test starts over with `common.registry.clear()`
 
 
 def new_run_id() -> str:
@@ -139,7 +150,10 @@ def uploads() -> dict:
 def load_upload(file) -> str:
     """Load an uploaded file once; return its key in :func:`uploads` (raises DataError)."""
     from ae_core import data
+    from pages import access
 
+    if not access.may_steer():
+        raise access.WatchOnly("upload data")
     raw = file.getvalue()
     key = hashlib.sha256(raw).hexdigest()[:16]
     store = uploads()

@@ -8,7 +8,7 @@ from ae_core import config as cfg_lib
 from ae_core import model_file, race, runs
 from ae_core.config import ConfigError
 from ae_core.trainer import DIVERGED, DONE, PAUSED, READY, RUNNING
-from pages import common
+from pages import access, common
 
 REFRESH_S = 1.5   # two to four runs' curves and digits: a little more work than the Train page's refresh
 SELECT_KEY = "compare_runs"
@@ -61,6 +61,8 @@ if wanted != link:
 
 # --- the race: live part ----------------------------------------------------------------------------
 def _set_live(trainer, name: str, key: str) -> None:
+    if not access.may_steer():
+        return
     try:
         trainer.update(**{name: st.session_state[key]})
     except ConfigError as e:
@@ -176,7 +178,7 @@ def _race_view(ids: tuple[str, ...]) -> None:
             col.image(common.inline_png(viz.digit_grid(recon, GRID, scale=2)), caption=f"step {at:,}" if isinstance(at, int) else "",
                       width="stretch", output_format="PNG")
         col.caption(f"Test MSE {mse:.4f}" if isinstance(mse, float) else "Test MSE —")
-        if trainer is not None:
+        if trainer is not None and access.may_steer():
             _knobs(trainer, col)
     if st.session_state.get("compare_flash"):
         st.error(st.session_state.pop("compare_flash"))
@@ -231,4 +233,5 @@ def _new_race() -> None:
     st.rerun()
 
 
-_new_race()
+if access.may_steer():
+    _new_race()

@@ -7,7 +7,7 @@ import streamlit as st
 
 from ae_core import model_file, runs, viz
 from ae_core.runs import RunError
-from pages import common, contrast
+from pages import access, common, contrast
 
 TABLE_KEY = "runs_table"
 
@@ -126,6 +126,7 @@ else:
                                 on_click="ignore", width="stretch",
                                 help=None if path else "Not saved yet")
 
+    if run is not None and access.may_steer():   # a watcher sees and downloads runs, never changes them
         with st.form("rename", border=False):
             cols = st.columns([3, 1], vertical_alignment="bottom")
             new_name = cols[0].text_input("New name", value=run.name, max_chars=80)
@@ -166,9 +167,11 @@ if st.session_state.get("runs_flash"):
 
 
 # --- inspect any .keras file -------------------------------------------------------------------------
-st.subheader("Inspect a model file")
-upload = st.file_uploader("A .keras model (loaded in safe mode: no code in it runs)", type=["keras"],
-                          key="keras_upload")
+upload = None
+if access.may_steer():   # no uploads from a watcher
+    st.subheader("Inspect a model file")
+    upload = st.file_uploader("A .keras model (loaded in safe mode: no code in it runs)", type=["keras"],
+                              key="keras_upload")
 if upload is not None:
     raw = upload.getvalue()
     digest = hashlib.sha256(raw).hexdigest()[:16]

@@ -6,7 +6,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
 from ae_core.registry import RegistryFull
-from pages import common, contrast, scene_view, variant_views
+from pages import access, audience, common, contrast, scene_view, variant_views
 from pages import train_state as state
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
@@ -32,6 +32,8 @@ h1 { font-size: 3.2rem !important; }
 
 
 # --- session: the run in the URL, and this tab's draft ---------------------------------------------
+if not access.may_steer():
+    audience.follow_presenter()   # a bare audience link shows the presenter's run
 state.ensure_session()
 registry = common.registry()
 trainer = registry.get(st.session_state.run_id)
@@ -47,6 +49,9 @@ def presentation_controls() -> None:
     rest tucked into the sidebar. A preset click starts over with the preset's seed, so the same
     demo repeats itself."""
     st.html(PRESENT_CSS)
+    audience.link_card()
+    if not access.may_steer():
+        return
     bar = st.columns([2, 1.4, 1.4])
     bar[0].segmented_control("Preset", list(cfg_lib.PRESETS), key=state.PRESET_BUTTONS,
                              on_change=state.on_preset_button)
@@ -100,7 +105,7 @@ with st.sidebar:
               help="Large type, the essentials on the page, the presets one click away, fixed seed.")
 if state.presenting():
     presentation_controls()
-else:
+elif access.may_steer():
     sidebar_controls()
 
 try:
@@ -139,15 +144,20 @@ def full_server(error) -> None:
     st.stop()
 
 
-try:
-    trainer = state.attach_or_create(registry, st.session_state.run_id, draft, default_dataset)
-except RegistryFull as e:
-    full_server(e)
+if access.may_steer():
+    try:
+        trainer = state.attach_or_create(registry, st.session_state.run_id, draft, default_dataset)
+    except RegistryFull as e:
+        full_server(e)
+else:
+    trainer = audience.watched_run(registry, st.session_state.run_id)   # a live run, or a sentence and stop
 state.show_notes()
-data_controls(trainer.dataset)
-contrast.sweep_starter(draft, trainer.dataset, container=st.sidebar)
+if access.may_steer():
+    data_controls(trainer.dataset)
+    contrast.sweep_starter(draft, trainer.dataset, container=st.sidebar)
 
-if draft is not None:
+steering = draft is not None and access.may_steer()   # a watcher's draft (widgets, ?preset=...) changes nothing
+if steering:
     last = st.session_state.last_draft
     # Push only what this viewer changed: another tab's changes must not be undone by stale widgets.
     live = {k: new for k, (old, new) in trainer.config.diff(draft).items()
@@ -163,6 +173,7 @@ if draft is not None:
     if start_over or (pending or data_pending) and snap.step == 0 and snap.status in ("preparing", "ready"):
         trainer = state.new_run(trainer, draft, next_data or trainer.dataset)  # nothing trained yet: at once
         pending, data_pending = [], False
+    access.on_air(trainer.run_id)
 scene_view.scene_panel(trainer)   # a talk's scene (?scene=NAME): its caption, Next and Pause / Resume
 
 
@@ -184,7 +195,7 @@ def header(trainer, draft, pending, data_pending, next_data) -> None:
                    icon=":material/pan_tool:")
 
 
-if draft is not None:
+if steering:
     header(trainer, draft, pending, data_pending, next_data)
     common.sync_url(trainer.run_id, state.preset_name(), draft, present=state.presenting())
 else:
@@ -246,10 +257,12 @@ def _live_view(run_id: str) -> None:
                 "or find it on the Runs page.")
         st.page_link("pages/runs.py", label="Runs", icon=":material/folder_open:")
         return
-    if state.others_changed(trainer):
-        st.rerun(scope="app")  # another tab changed a live setting: redraw the controls with it
-    effect = _controls(trainer, trainer.snapshot())
-    contrast.fork_button(trainer, trainer.snapshot())
+    if state.others_changed(trainer) or audience.presenter_moved(run_id):
+        st.rerun(scope="app")  # another tab changed a live setting (or the presenter's run): redraw
+    effect = None
+    if access.may_steer():
+        effect = _controls(trainer, trainer.snapshot())
+        contrast.fork_button(trainer, trainer.snapshot())
     if effect is not None:
         # Show a command's effect in this very refresh (a chunk ends within ~0.1 s), not the next one.
         try:
@@ -356,6 +369,6 @@ st.subheader("Inside the network")
 if draft is not None:
     from ae_core import viz_network
 
-    waiting = draft if trainer.config.needs_reset(draft) else None
+    waiting = draft if steering and trainer.config.needs_reset(draft) else None
     st.graphviz_chart(viz_network.architecture_dot(trainer.config, pending=waiting))
 inside_view(trainer.run_id)
