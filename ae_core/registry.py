@@ -93,7 +93,7 @@ class Registry:
 
         try:
             trainer = attach(run_id)
-        except Exception as e:  # no cluster (ClusterError), or the connection to it is lost: saved runs are still served
+        except Exception as e:  # no cluster (ClusterError) or a lost connection: saved runs are still served
             print(f"ae-lab: run {run_id} not looked up on the Ray cluster: {type(e).__name__}: {e}", file=sys.stderr)
             return None
         if trainer is None:

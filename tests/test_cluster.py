@@ -31,7 +31,8 @@ RUN = "cluster-test-run"
 @pytest.fixture(scope="module")
 def ray_address():
     """A Ray instance inside this process (2 CPUs: two runs at once), ended with the module."""
-    ray.init(num_cpus=2, include_dashboard=False, namespace=cluster.NAMESPACE, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace=cluster.NAMESPACE,
+             logging_level="ERROR")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

@@ -8,6 +8,7 @@ own group, so a watcher never waits behind a command and a command never waits b
 """
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 import threading
@@ -33,7 +34,9 @@ class RunActor:
         self.dataset = dataset
         self._data_key = data_key
         self.save_as = save_as          # None: not saved; else runs.save's root, name and extra_meta
-        kwargs = dict(trainer_kwargs)
+        # Arrays arrive read-only (Ray hands them over without copying); a continued run's history
+        # grows in place, so the trainer gets its own writable copies.
+        kwargs = copy.deepcopy(trainer_kwargs)
         film = kwargs.pop("film_bytes", None)
         if film is not None:
             kwargs["film"] = _film_from_bytes(film)

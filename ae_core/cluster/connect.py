@@ -45,13 +45,14 @@ def connect():
                                f"Start one with `ray start --head` or unset {ADDRESS_ENV}.")
         try:
             if where == "local":
-                ray.init(namespace=NAMESPACE, include_dashboard=False, logging_level=logging.WARNING)
+                ray.init(address="local", namespace=NAMESPACE, include_dashboard=False, logging_level=logging.WARNING)
             else:
                 ray.init(address=where, namespace=NAMESPACE, logging_level=logging.WARNING)
         except Exception as e:  # ConnectionError, ValueError, RuntimeError...: all mean "not reachable"
-            raise ClusterError(f"Cannot reach the Ray cluster at {where!r} ({ADDRESS_ENV}): "
-                               f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-                               f"Start one with `ray start --head` or unset {ADDRESS_ENV}.") from None
+            why = str(e).splitlines()[0].rstrip(".") if str(e) else type(e).__name__
+            raise ClusterError(f"Cannot reach the Ray cluster at {where!r} ({ADDRESS_ENV}): {why}; start one with "
+                               f"`ray start --head`, give a cluster with token authentication its token "
+                               f"(RAY_AUTH_MODE=token, ~/.ray/auth_token), or unset {ADDRESS_ENV}.") from None
     return ray
 
 

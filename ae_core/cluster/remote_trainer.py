@@ -174,7 +174,7 @@ class RemoteTrainer:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"run {self.run_id}: still {self._snapshot.status} at step "
-                                       f"{self._snapshot.step} after {timeout:g} s")
+                                       f"{self._snapshot.step} after {timeout:g} s ({self._snapshot.message})")
                 self._watch()
                 self._cond.wait(min(left, 0.5))
             return self._snapshot
@@ -316,10 +316,10 @@ class RemoteTrainer:
                 return
             cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
             last = self._snapshot
-            self._dead = (f"This run's Ray actor has ended unexpectedly (its node was lost, it ran out of memory, or it "
-                          f"was killed: {type(error).__name__}); its last save is on the Runs page, and reloading "
-                          f"this page continues the run from there.")
-            self._cause = cause
+            self._dead = (f"This run's Ray actor has ended unexpectedly (its node was lost, it ran out of memory, "
+                          f"or it was killed: {type(error).__name__}); its last save is on the Runs page, and "
+                          f"reloading this page continues the run from there.")
+            self._cause = cause   # for the server's log and the tests
             self._dead_at = time.monotonic()
             if not self._stopped or last.status != Status.STOPPED:
                 self._snapshot = dataclasses.replace(last, status=Status.ERROR, message=self._dead,
