@@ -8,6 +8,8 @@ Groups (each in its own processes; graph mode never meets the eager benchmarks):
   converge  (4) fast preset: Start → held-out MSE <= 0.01, and Trainer() → READY
   page      (3, 5, 6) `streamlit run app.py` in Chromium: start-up, Start and Pause latency, refresh
             rate, seed steps/s with the page open (ratio to (2)), the server's peak memory
+  cluster   (7) four concurrent `fast` runs as threads of one process against four as actors of a
+            local Ray instance, in alternation: steps/s each, CPU per step, snapshot refresh
 
 Numbers go to benchmarks/results/latest.json; a markdown table (for benchmarks/README.md) goes to
 stdout, progress to stderr. The machine is shared: the suite waits (a bounded time) for a quiet
@@ -25,8 +27,9 @@ import time
 
 from benchmarks import common
 
-GROUPS = ("ratio", "converge", "page")
+GROUPS = ("ratio", "converge", "page", "cluster")
 ALIASES = {"1": "ratio", "2": "ratio", "3": "page", "4": "converge", "5": "page", "6": "page",
+           "7": "cluster", "ray": "cluster",
            "baseline": "ratio", "trainer": "ratio", "headless": "ratio", "live": "page", "memory": "page"}
 
 # Targets: (limit, "<=" or ">=").
@@ -44,11 +47,13 @@ TARGETS = {
 FULL = dict(baseline_steps=1000, baseline_warmup=50, pairs=5, trainer_window_s=4.0,
             fast_windows=5, fast_window_s=3.0,
             converge_repeats=3,
-            page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0)
+            page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0,
+            cluster_window_s=8.0, cluster_pairs=2)
 QUICK = dict(baseline_steps=200, baseline_warmup=50, pairs=2, trainer_window_s=2.0,
              fast_windows=2, fast_window_s=2.0,
              converge_repeats=1,
-             page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0)
+             page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0,
+             cluster_window_s=4.0, cluster_pairs=1)
 
 
 def log(msg: str) -> None:
@@ -200,7 +205,12 @@ def run_page(p: dict) -> dict:
     return common.run_module_json("benchmarks.page", args, timeout=1200, capture_stderr=False)
 
 
-RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page}
+def run_cluster(p: dict) -> dict:
+    return common.run_module_json("benchmarks.cluster", [
+        "--window-s", str(p["cluster_window_s"]), "--pairs", str(p["cluster_pairs"]), "--json"], timeout=1200)
+
+
+RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page, "cluster": run_cluster}
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -311,6 +321,15 @@ def markdown(results: dict) -> str:
             verdict("refresh_hz", page["refresh_hz"]))
         row(6, "Peak RSS of the streamlit server (+children), one launch with a `fast` and a `seed` run",
             f"{page['peak_rss_mb']:.0f} MB", "≤ 1.5 GB", verdict("peak_rss_mb", page["peak_rss_mb"]))
+
+    clus = g.get("cluster", {}).get("result")
+    if clus:
+        for name, what in (("threads", "threads of one process"), ("ray", "actors of a local Ray instance")):
+            c = clus[name]
+            row(7, f"{clus['runs']} `fast` runs at once as {what}: steps/s each (all together); "
+                   f"CPU s per 1 000 steps; snapshot refresh seen by a reader polling every 0.1 s",
+                f"{c['steps_per_s_each']:.0f} ({c['total_steps_per_s']:.0f}) steps/s; "
+                f"{c['cpu_s_per_1000_steps']:.2f} s; {c['refresh_hz']:.1f} Hz")
 
     loads = [f"{name} {grp['load']['load1_before']:.2f}/{grp['foreign_cores']:.2f}"
              for name, grp in g.items() if not grp.get("carried_from")]
