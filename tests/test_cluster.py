@@ -179,9 +179,21 @@ def test_without_a_cluster_address_nothing_changes(monkeypatch):
     assert out.stdout.strip() == "False", out.stderr[-1000:]
 
 
-def test_an_unreachable_cluster_is_one_sentence(tmp_path):
+def test_an_unreachable_cluster_is_one_sentence_and_saved_runs_are_still_served(tmp_path):
+    """A server whose AE_RAY_ADDRESS does not answer: looking a run up finds nothing (the page then
+    serves the run's saved files) and starting one is refused with one sentence (the page shows it)."""
     env = {**os.environ, cluster.ADDRESS_ENV: "127.0.0.1:9", "AE_RUNS_DIR": str(tmp_path)}
-    code = ("from ae_core.cluster.connect import ClusterError, connect\n"
-            "try:\n    connect()\nexcept ClusterError as e:\n    print(e)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.startswith("Cannot reach the Ray cluster at '127.0.0.1:9'") and out.stdout.count("\n") == 1
+    code = ("import numpy as np\n"
+            "from ae_core.config import preset\n"
+            "from ae_core.data import Dataset\n"
+            "from ae_core.registry import Registry, RegistryFull\n"
+            "x, y = np.zeros((8, 784), np.float32), np.zeros(8, np.int64)\n"
+            "registry = Registry()\n"
+            "assert registry.get('some-run') is None and not registry.has_room()\n"
+            "try:\n"
+            "    registry.create(preset('fast'), Dataset(x, y, x, y, format='npz', source='zeros', path=None))\n"
+            "except RegistryFull as e:\n"
+            "    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("Cannot reach the Ray cluster at '127.0.0.1:9'"), out.stderr[-2000:]
+    assert out.stdout.count("\n") == 1 and out.stdout.count(". ") == 0

@@ -41,8 +41,8 @@ def connect():
         where = address()
         unreachable = _unreachable(where)
         if unreachable:
-            raise ClusterError(f"Cannot reach the Ray cluster at {where!r} ({ADDRESS_ENV}): {unreachable}. "
-                               f"Start one with `ray start --head` or unset {ADDRESS_ENV}.")
+            raise ClusterError(f"Cannot reach the Ray cluster at {where!r} ({ADDRESS_ENV}): {unreachable}; "
+                               f"start one with `ray start --head` or unset {ADDRESS_ENV}.")
         try:
             if where == "local":
                 ray.init(address="local", namespace=NAMESPACE, include_dashboard=False, logging_level=logging.WARNING)
