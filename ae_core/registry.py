@@ -94,7 +94,8 @@ class Registry:
         try:
             trainer = attach(run_id)
         except Exception as e:  # no cluster (ClusterError) or a lost connection: saved runs are still served
-            print(f"ae-lab: run {run_id} not looked up on the Ray cluster: {type(e).__name__}: {e}", file=sys.stderr)
+            print(f"ae-lab: run {run_id} not looked up on the Ray cluster: {type(e).__name__}: {e}",
+                  file=sys.stderr)
             return None
         if trainer is None:
             return None
@@ -154,10 +155,10 @@ class Registry:
         """True when :meth:`create` would find a slot now (freeing an unwatched, idle run if need be)."""
         self.release_idle()
         if self.on_cluster:
-            from .cluster.connect import ClusterError, room_sentence
+            from .cluster.connect import room_sentence
             try:
                 return room_sentence() is None
-            except ClusterError:
+            except Exception:  # ClusterError, or a lost connection: no room until it is back
                 return False
         with self._lock:
             return len(self._runs) < self.max_runs or bool(self._unwatched(self.watch_grace_s))

@@ -349,7 +349,7 @@ def create(config, dataset, run_id: str | None = None, *, on_checkpoint=None, sa
     sentence when the cluster cannot place the run."""
     from .actor import RunActor
 
-    ray = connect()
+    connect()   # one sentence (ClusterError) if the cluster cannot be reached
     run_id = run_id or new_run_id()
     found = attach(run_id)
     if found is not None:
