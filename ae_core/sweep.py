@@ -154,7 +154,7 @@ def run_sweep(sweep: Sweep, dataset, *, parallel: int | None = None, root=None,
 
         try:
             if on_cluster:  # one Ray actor a run; it saves itself
-                trainer = cluster.create(config, dataset, run_id=run_id, **(trainer_kwargs or {}),
+                trainer = cluster.create(config, dataset, run_id=run_id, **(trainer_kwargs or {}), queue=True,
                                          save_as={"root": root, "name": name, "extra_meta": extra})
             else:
                 trainer = Trainer(config, dataset, run_id=run_id, on_checkpoint=checkpoint, **(trainer_kwargs or {}))

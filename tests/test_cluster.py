@@ -169,6 +169,26 @@ def test_the_cli_trains_in_a_ray_worker_and_prints_the_usual_lines(on_cluster, s
     assert named and named[0]["State"] == "DEAD"            # it trained in an actor, which has ended
 
 
+def test_a_sweep_fans_out_one_actor_a_run_and_keeps_its_group(on_cluster, digits, tmp_path):
+    from ae_core import sweep as sweep_lib
+
+    sweep = sweep_lib.Sweep(CFG.replace(steps=150), {"learning_rate": [0.001, 0.003]})
+    outcomes = sweep_lib.run_sweep(sweep, digits, parallel=2, root=tmp_path)
+    assert [o.status for o in outcomes] == ["done", "done"] and all(o.steps == 150 for o in outcomes)
+    for outcome in outcomes:                                 # each saved by its actor, with the sweep's marks
+        meta = runs.load(outcome.run_id, root=tmp_path).meta
+        assert meta[sweep_lib.SWEEP_KEY] == sweep.sweep_id and meta["name"] == sweep_lib.run_name(outcome.values)
+        assert not _alive(outcome.run_id)                    # the actor ended with its run
+
+
+def _alive(run_id: str) -> bool:
+    try:
+        ray.get_actor(run_id, namespace=cluster.NAMESPACE)
+        return True
+    except ValueError:
+        return False
+
+
 def test_without_a_cluster_address_nothing_changes(monkeypatch):
     monkeypatch.delenv(cluster.ADDRESS_ENV, raising=False)
     assert not cluster.enabled() and not Registry().on_cluster

@@ -341,12 +341,13 @@ def _actor_named(ray, run_id: str):
 
 
 def create(config, dataset, run_id: str | None = None, *, on_checkpoint=None, save_as: dict | None = None,
-           **trainer_kwargs) -> RemoteTrainer:
+           queue: bool = False, **trainer_kwargs) -> RemoteTrainer:
     """A new run in a Ray actor named ``run_id`` (or the live one by that name). The actor saves the
     run to the run store when ``save_as`` is given ({} for the defaults; ``root``, ``name``,
     ``extra_meta`` as for ``runs.save``) or when an ``on_checkpoint`` is (the actor's save takes its
     place: a callable of the server cannot run where the run lives). Raises ClusterFull with one
-    sentence when the cluster cannot place the run."""
+    sentence when the cluster cannot place the run now, unless ``queue`` (a sweep's runs wait for
+    their turn: Ray starts each actor once a place frees)."""
     from .actor import RunActor
 
     connect()   # one sentence (ClusterError) if the cluster cannot be reached
@@ -354,7 +355,7 @@ def create(config, dataset, run_id: str | None = None, *, on_checkpoint=None, sa
     found = attach(run_id)
     if found is not None:
         return found
-    sentence = room_sentence()
+    sentence = None if queue else room_sentence()
     if sentence:
         raise ClusterFull(sentence)
     if save_as is None and on_checkpoint is not None:
