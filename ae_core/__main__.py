@@ -64,8 +64,18 @@ def cmd_train(args) -> int:
         runs.save(trainer.snapshot(), trainer.model(), name=args.name, optimizer_state=trainer.optimizer_state(),
                   dataset=trainer.dataset, film=trainer.film)
 
-    trainer = Trainer(config, dataset, eval_every_s=args.eval_every,
-                      on_checkpoint=None if args.no_save else checkpoint, checkpoint_every_s=args.save_every)
+    from . import cluster
+    if cluster.enabled():  # AE_RAY_ADDRESS: the run trains in a Ray actor, which saves it itself
+        from .cluster.connect import ClusterError
+        try:
+            trainer = cluster.create(config, dataset, eval_every_s=args.eval_every, checkpoint_every_s=args.save_every,
+                                     save_as=None if args.no_save else {"name": args.name})
+        except ClusterError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    else:
+        trainer = Trainer(config, dataset, eval_every_s=args.eval_every,
+                          on_checkpoint=None if args.no_save else checkpoint, checkpoint_every_s=args.save_every)
     trainer.wait_ready()
     started = time.monotonic()
     trainer.start()

@@ -101,7 +101,10 @@ def cmd_sweep(args) -> int:
         return _fail(str(e))
     sweep = sweep_lib.Sweep(base, grid)
     n = len(sweep_lib.combinations(grid))
-    parallel = min(args.parallel or sweep_lib.default_parallel(), n)
+    try:
+        parallel = min(args.parallel or sweep_lib.default_parallel(), n)
+    except RuntimeError as e:  # AE_RAY_ADDRESS names a Ray cluster that cannot be reached
+        return _fail(str(e))
     if not args.json:
         print(f"Sweep {sweep.sweep_id}: {n} runs of {args.preset} ({base.steps:,} steps each), {parallel} at once, "
               f"on {dataset.source}", flush=True)

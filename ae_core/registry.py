@@ -4,6 +4,10 @@ The pages keep one instance in ``st.cache_resource``; it is plain Python so it c
 headless. A cap on concurrent runs keeps a shared 2-core server responsive; runs nobody watches
 are released after a while (their files were saved when they paused or finished); on shutdown
 every run is stopped and saved.
+
+With ``AE_RAY_ADDRESS`` set, runs are Ray actors instead (:mod:`ae_core.cluster`): ``create`` starts
+one (the cap is what the cluster can place), ``get`` re-attaches to one by name (after a server
+restart, or from another server), and a shutdown leaves them training.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import weakref
 from .trainer import RUNNING, Trainer, new_run_id  # noqa: F401  (new_run_id: the pages make run ids here)
 
 IDLE_SECONDS = 120.0   # a run nobody watches and that is not training is released after this long
+DEAD_SHOWN_S = 5.0     # a run whose Ray actor died shows its error this long before it is let go
 
 
 def default_slots() -> int:
@@ -50,6 +55,8 @@ class Registry:
         self._lock = threading.Lock()
         self._exit_hook = False
         self._hook_exit()
+        from . import cluster
+        self.on_cluster = cluster.enabled()   # runs are Ray actors (AE_RAY_ADDRESS)
 
     def _hook_exit(self) -> None:
         """Save every run when the server exits. atexit runs its handlers last-registered-first, and
@@ -68,23 +75,71 @@ class Registry:
         self.release_idle()
         with self._lock:
             trainer = self._runs.get(run_id)
-            if trainer is not None:
-                self._seen[run_id] = time.monotonic()
-            return trainer
+            if trainer is not None and _gone_for(trainer) > DEAD_SHOWN_S:
+                # Its actor died and the error has been shown: let it go, so that opening the run
+                # again continues it from its saved files.
+                self._runs.pop(run_id)
+                self._seen.pop(run_id, None)
+                trainer = None
+            if trainer is not None or not self.on_cluster:
+                if trainer is not None:
+                    self._seen[run_id] = time.monotonic()
+                return trainer
+        return self._attach(run_id)
+
+    def _attach(self, run_id: str):
+        """The run's actor on the cluster, if it lives (a server restart, or another server's run)."""
+        from .cluster import attach
+
+        try:
+            trainer = attach(run_id)
+        except Exception as e:  # no cluster (ClusterError) or a lost connection: saved runs are still served
+            print(f"ae-lab: run {run_id} not looked up on the Ray cluster: {type(e).__name__}: {e}",
+                  file=sys.stderr)
+            return None
+        if trainer is None:
+            return None
+        with self._lock:
+            trainer = self._runs.setdefault(run_id, trainer)
+            self._seen[run_id] = time.monotonic()
+        return trainer
 
     def create(self, config, dataset, run_id: str | None = None, **kwargs) -> Trainer:
         self.release_idle()
         with self._lock:
             if run_id in self._runs:
                 return self._runs[run_id]
+        if self.on_cluster:
+            return self._create_on_cluster(config, dataset, run_id, **kwargs)
+        with self._lock:
             if len(self._runs) >= self.max_runs:
                 self._evict_one_unwatched()
             if len(self._runs) >= self.max_runs:
                 raise RegistryFull(self._full_message())
+            kwargs.pop("save_as", None)   # what a run in a Ray actor saves itself as; here on_checkpoint does it
             trainer = Trainer(config, dataset, run_id=run_id, **kwargs)
             self._runs[trainer.run_id] = trainer
             self._seen[trainer.run_id] = time.monotonic()
             return trainer
+
+    def _create_on_cluster(self, config, dataset, run_id, **kwargs):
+        """A run as a Ray actor; the cluster's room is the cap (RegistryFull with its sentence)."""
+        from . import cluster
+        from .cluster.connect import ClusterError, address, connected
+
+        try:
+            trainer = cluster.create(config, dataset, run_id=run_id, **kwargs)
+        except ClusterError as e:
+            raise RegistryFull(str(e)) from None
+        except Exception as e:
+            if connected():
+                raise
+            raise RegistryFull(f"This server has lost its connection to the Ray cluster at {address()!r} "
+                               f"({type(e).__name__}); saved runs are still on the Runs page.") from None
+        with self._lock:
+            trainer = self._runs.setdefault(trainer.run_id, trainer)
+            self._seen[trainer.run_id] = time.monotonic()
+        return trainer
 
     def _full_message(self) -> str:
         """Why no slot is free, and what would free one (lock held)."""
@@ -99,6 +154,12 @@ class Registry:
     def has_room(self) -> bool:
         """True when :meth:`create` would find a slot now (freeing an unwatched, idle run if need be)."""
         self.release_idle()
+        if self.on_cluster:
+            from .cluster.connect import room_sentence
+            try:
+                return room_sentence() is None
+            except Exception:  # ClusterError, or a lost connection: no room until it is back
+                return False
         with self._lock:
             return len(self._runs) < self.max_runs or bool(self._unwatched(self.watch_grace_s))
 
@@ -129,7 +190,7 @@ class Registry:
         trainer = self._runs.pop(run_id)
         self._seen.pop(run_id, None)
         trainer.stop(timeout=0)
-        if self.save is not None and trainer.snapshot().step > 0:
+        if self.save is not None and trainer.snapshot().step > 0 and not _saves_itself(trainer):
             threading.Thread(target=self._save_released, args=(trainer,), daemon=True,
                              name=f"release-{run_id}").start()
 
@@ -163,7 +224,12 @@ class Registry:
     def shutdown(self, timeout: float = 1.5) -> None:
         """Stop every training thread (they end at their next chunk boundary, ~0.1 s) and save
         each run once its thread has ended, so a server stop loses nothing."""
-        trainers = self.trainers()
+        trainers = []
+        for trainer in self.trainers():
+            if _saves_itself(trainer):
+                trainer.close()   # a run in a Ray actor outlives this server: stop watching, not training
+            else:
+                trainers.append(trainer)
         for trainer in trainers:
             trainer.stop(timeout=0)
         deadline = time.monotonic() + timeout
@@ -179,3 +245,14 @@ class Registry:
         with self._lock:
             self._runs.clear()
             self._seen.clear()
+
+
+def _saves_itself(trainer) -> bool:
+    """A run in a Ray actor writes the run store itself (and outlives the server)."""
+    return bool(getattr(trainer, "saves_itself", False))
+
+
+def _gone_for(trainer) -> float:
+    """Seconds since a run's Ray actor died (0 for a run that lives, or a local one)."""
+    gone_for = getattr(trainer, "gone_for", None)
+    return gone_for() if gone_for is not None else 0.0

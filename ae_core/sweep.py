@@ -116,7 +116,12 @@ class Sweep:
 
 
 def default_parallel() -> int:
-    """As many runs at once as the machine has cores (each run's TensorFlow ops use them too)."""
+    """As many runs at once as the machine has cores (each run's TensorFlow ops use them too), or on
+    a Ray cluster (AE_RAY_ADDRESS) as many as it can place."""
+    from . import cluster
+
+    if cluster.enabled():
+        return cluster.capacity()
     return max(1, os.cpu_count() or 1)
 
 
@@ -127,7 +132,10 @@ def run_sweep(sweep: Sweep, dataset, *, parallel: int | None = None, root=None,
     from . import runs
     from .trainer import Trainer, new_run_id
 
+    from . import cluster
+
     lock = threading.Lock()
+    on_cluster = cluster.enabled()
 
     def report(outcome: Outcome) -> Outcome:
         if on_outcome is not None:
@@ -145,7 +153,11 @@ def run_sweep(sweep: Sweep, dataset, *, parallel: int | None = None, root=None,
                       optimizer_state=trainer.optimizer_state(), film=trainer.film, extra_meta=extra)
 
         try:
-            trainer = Trainer(config, dataset, run_id=run_id, on_checkpoint=checkpoint, **(trainer_kwargs or {}))
+            if on_cluster:  # one Ray actor a run; it saves itself
+                trainer = cluster.create(config, dataset, run_id=run_id, **(trainer_kwargs or {}), queue=True,
+                                         save_as={"root": root, "name": name, "extra_meta": extra})
+            else:
+                trainer = Trainer(config, dataset, run_id=run_id, on_checkpoint=checkpoint, **(trainer_kwargs or {}))
             trainer.wait_ready(timeout=600)
             trainer.start()
             snap = trainer.wait(lambda s: s.status not in (PREPARING, READY, RUNNING), timeout=24 * 3600)

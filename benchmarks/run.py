@@ -10,6 +10,8 @@ Groups (each in its own processes; graph mode never meets the eager benchmarks):
             rate, seed steps/s with the page open (ratio to (2)), the server's peak memory
   viewers   (7) 1, 4 and 8 watch-only viewers of one run (presenter key): the server's CPU per viewer
             and the run's steps/s against one viewer
+  cluster   (8) four concurrent `fast` runs as threads of one process against four as actors of a
+            local Ray instance, in alternation: steps/s each, CPU per step, snapshot refresh
 
 Numbers go to benchmarks/results/latest.json; a markdown table (for benchmarks/README.md) goes to
 stdout, progress to stderr. The machine is shared: the suite waits (a bounded time) for a quiet
@@ -27,8 +29,9 @@ import time
 
 from benchmarks import common
 
-GROUPS = ("ratio", "converge", "page", "viewers")
+GROUPS = ("ratio", "converge", "page", "viewers", "cluster")
 ALIASES = {"1": "ratio", "2": "ratio", "3": "page", "4": "converge", "5": "page", "6": "page", "7": "viewers",
+           "8": "cluster", "ray": "cluster",
            "baseline": "ratio", "trainer": "ratio", "headless": "ratio", "live": "page", "memory": "page"}
 
 # Targets: (limit, "<=" or ">=").
@@ -48,12 +51,14 @@ FULL = dict(baseline_steps=1000, baseline_warmup=50, pairs=5, trainer_window_s=4
             fast_windows=5, fast_window_s=3.0,
             converge_repeats=3,
             page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0,
-            viewers_rounds=2, viewers_window_s=10.0)
+            viewers_rounds=2, viewers_window_s=10.0,
+            cluster_window_s=8.0, cluster_pairs=2)
 QUICK = dict(baseline_steps=200, baseline_warmup=50, pairs=2, trainer_window_s=2.0,
              fast_windows=2, fast_window_s=2.0,
              converge_repeats=1,
              page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0,
-             viewers_rounds=1, viewers_window_s=6.0)
+             viewers_rounds=1, viewers_window_s=6.0,
+             cluster_window_s=4.0, cluster_pairs=1)
 
 
 def log(msg: str) -> None:
@@ -210,7 +215,15 @@ def run_viewers(p: dict) -> dict:
     return common.run_module_json("benchmarks.viewers", args, timeout=1500, capture_stderr=False)
 
 
-RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page, "viewers": run_viewers}
+def run_cluster(p: dict) -> dict:
+    return common.run_module_json("benchmarks.cluster", [
+        "--window-s", str(p["cluster_window_s"]), "--pairs", str(p["cluster_pairs"]), "--json"], timeout=1200)
+
+
+
+
+RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page, "viewers": run_viewers,
+           "cluster": run_cluster}
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -335,6 +348,14 @@ def markdown(results: dict) -> str:
                 + f"; trainer {v['trainer_cores']:.2f}, Chromium {v['browser_cores']:.2f} cores",
                 target_text("cores_per_viewer", "{:g} cores a viewer"),
                 verdict("cores_per_viewer", v["streamlit_cores_per_viewer"]))
+    clus = g.get("cluster", {}).get("result")
+    if clus:
+        for name, what in (("threads", "threads of one process"), ("ray", "actors of a local Ray instance")):
+            c = clus[name]
+            row(8, f"{clus['runs']} `fast` runs at once as {what}: steps/s each (all together); "
+                   f"CPU s per 1 000 steps; snapshot refresh seen by a reader polling every 0.1 s",
+                f"{c['steps_per_s_each']:.0f} ({c['total_steps_per_s']:.0f}) steps/s; "
+                f"{c['cpu_s_per_1000_steps']:.2f} s; {c['refresh_hz']:.1f} Hz")
 
     loads = [f"{name} {grp['load']['load1_before']:.2f}/{grp['foreign_cores']:.2f}"
              for name, grp in g.items() if not grp.get("carried_from")]

@@ -67,6 +67,8 @@ def save_run(trainer) -> None:
     """Save a live run to the run store (from its training thread, or at shutdown)."""
     from ae_core import runs
 
+    if getattr(trainer, "saves_itself", False):
+        return   # a run in a Ray actor writes the run store itself (ae_core.cluster)
     runs.save(trainer.snapshot(), trainer.model(), optimizer_state=trainer.optimizer_state(),
               dataset=trainer.dataset, film=getattr(trainer, "film", None))
 

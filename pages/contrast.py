@@ -249,7 +249,8 @@ def sweep_starter(draft, dataset, container=st) -> None:
             def save(trainer, extra=extra, name=name):
                 runs.save(trainer.snapshot(), trainer.model(), name=name, optimizer_state=trainer.optimizer_state(),
                           film=trainer.film, extra_meta=extra)
-            made.append(registry.create(config, dataset, on_checkpoint=save))
+            made.append(registry.create(config, dataset, on_checkpoint=save,
+                                        save_as={"name": name, "extra_meta": extra}))  # a Ray actor's own save
     except RegistryFull as e:
         for trainer in made:
             registry.release(trainer.run_id)
