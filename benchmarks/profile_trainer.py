@@ -117,6 +117,57 @@ def profile(preset: str, steps: int, repeats: int) -> dict:
     out["step_gflop"] = 3 * 2 * macs / 1e9  # forward + ~2x for backward
     out["gflops_at_xla_step"] = out["step_gflop"] / (out["xla_step_ms"] / 1000)
 
+    # 6a. The parts of one step, each alone in an XLA loop of `steps` iterations on the fixed batch
+    # (each result summed whole, so XLA cannot compute only a slice of it):
+    # the step's matmuls with its shapes (forward, and the two of each layer's backward pass), the
+    # forward pass with the loss, forward + backward (gradients, no update), the optimizer update
+    # with fixed gradients, and the in-graph batch drawing (random gather + uint8 -> float32).
+    kernels = [v for v in model.trainable_variables if len(v.shape) == 2]
+    acts = [tf.random.uniform([bs, int(k.shape[0])]) for k in kernels]
+    outs = [tf.random.uniform([bs, int(k.shape[1])]) for k in kernels]
+
+    def matmuls():
+        total = tf.constant(0.0)
+        for a_, k, d in zip(acts, kernels, outs):
+            total += tf.reduce_sum(tf.matmul(a_, k))                                   # forward
+            total += tf.reduce_sum(tf.matmul(d, k, transpose_b=True))                  # gradient to the input
+            total += tf.reduce_sum(tf.matmul(a_, d, transpose_a=True))                 # gradient to the kernel
+        return total
+
+    def forward_loss():
+        return loss_fn(x, model(x, training=True))
+
+    def gradients():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(x, model(x, training=True))
+        return tf.add_n([tf.reduce_sum(g) for g in tape.gradient(loss, model.trainable_variables)])
+
+    fixed_grads = [tf.zeros_like(v) + 1e-6 for v in model.trainable_variables]
+
+    def update():
+        opt.apply(fixed_grads, model.trainable_variables)
+        return tf.constant(0.0)
+
+    def sampling():
+        clean, noisy = engine._batch(bs)
+        return tf.reduce_sum(noisy)  # every pixel used: nothing of the gather is pruned
+
+    parts = {}
+    for name, body in (("matmuls", matmuls), ("forward_loss", forward_loss), ("gradients", gradients),
+                       ("update", update), ("sampling", sampling)):
+        def looped(n, body=body):
+            i, acc = tf.constant(0), tf.constant(0.0)
+            while i < n:
+                acc += body()
+                i += 1
+            return acc
+
+        fn = tf.function(looped, jit_compile=True)
+        fn(tf.constant(2))
+        parts[name] = 1000 * _time(lambda: fn(tf.constant(steps)).numpy(), repeats) / steps
+    engine.rollback()  # the update part changed the weights
+    out["part_ms"] = parts
+
     # 6b. The end-of-chunk check of the weights on its small batch of test digits.
     probe = getattr(engine, "check", None)
     if probe is not None:

@@ -8,6 +8,10 @@ Groups (each in its own processes; graph mode never meets the eager benchmarks):
   converge  (4) fast preset: Start → held-out MSE <= 0.01, and Trainer() → READY
   page      (3, 5, 6) `streamlit run app.py` in Chromium: start-up, Start and Pause latency, refresh
             rate, seed steps/s with the page open (ratio to (2)), the server's peak memory
+  live      (8) the longest wait between published steps around live changes of batch size,
+            noise and learning rate (headless seed run)
+  cost      (9) ms/step against batch size and width, the Trainer's chunks and the notebook's loop
+            cell by cell in alternation
 
 Numbers go to benchmarks/results/latest.json; a markdown table (for benchmarks/README.md) goes to
 stdout, progress to stderr. The machine is shared: the suite waits (a bounded time) for a quiet
@@ -25,9 +29,10 @@ import time
 
 from benchmarks import common
 
-GROUPS = ("ratio", "converge", "page")
+GROUPS = ("ratio", "converge", "page", "live", "cost")
 ALIASES = {"1": "ratio", "2": "ratio", "3": "page", "4": "converge", "5": "page", "6": "page",
-           "baseline": "ratio", "trainer": "ratio", "headless": "ratio", "live": "page", "memory": "page"}
+           "8": "live", "9": "cost",
+           "baseline": "ratio", "trainer": "ratio", "headless": "ratio", "memory": "page"}
 
 # Targets: (limit, "<=" or ">=").
 TARGETS = {
@@ -39,16 +44,19 @@ TARGETS = {
     "pause_latency_s": (0.5, "<="),
     "refresh_hz": (1.0, ">="),
     "peak_rss_mb": (1536.0, "<="),
+    "live_gap_s": (0.3, "<="),
 }
 
 FULL = dict(baseline_steps=1000, baseline_warmup=50, pairs=5, trainer_window_s=4.0,
             fast_windows=5, fast_window_s=3.0,
             converge_repeats=3,
-            page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0)
+            page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0,
+            live_settle_s=4.0)
 QUICK = dict(baseline_steps=200, baseline_warmup=50, pairs=2, trainer_window_s=2.0,
              fast_windows=2, fast_window_s=2.0,
              converge_repeats=1,
-             page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0)
+             page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0,
+             live_settle_s=2.0)
 
 
 def log(msg: str) -> None:
@@ -200,7 +208,33 @@ def run_page(p: dict) -> dict:
     return common.run_module_json("benchmarks.page", args, timeout=1200, capture_stderr=False)
 
 
-RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page}
+def run_live(p: dict) -> dict:
+    return common.run_module_json("benchmarks.live", ["--settle-s", str(p["live_settle_s"])], timeout=600)
+
+
+def run_cost(p: dict) -> dict:
+    """(9): each cell in the Trainer's process, then in the notebook's, alternating which goes first."""
+    from benchmarks.cost import cells
+
+    workers = {kind: common.Worker("benchmarks.cost", ["serve", "--kind", kind]) for kind in ("trainer", "notebook")}
+    out = []
+    try:
+        for w in workers.values():
+            w.ready()
+        for i, (batch, width) in enumerate(cells()):
+            order = ("trainer", "notebook") if i % 2 == 0 else ("notebook", "trainer")
+            cell = {kind: workers[kind].ask(f"measure {batch} {width}") for kind in order}
+            cell["ratio"] = cell["trainer"]["ms_per_step"] / cell["notebook"]["ms_per_step"]
+            out.append(cell)
+            log(f"  batch {batch}, width {width}: trainer {cell['trainer']['ms_per_step']:.2f}, notebook "
+                f"{cell['notebook']['ms_per_step']:.2f} ms/step ({cell['ratio']:.2f})")
+    finally:
+        for w in workers.values():
+            w.close()
+    return {"cells": out}
+
+
+RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page, "live": run_live, "cost": run_cost}
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -311,6 +345,26 @@ def markdown(results: dict) -> str:
             verdict("refresh_hz", page["refresh_hz"]))
         row(6, "Peak RSS of the streamlit server (+children), one launch with a `fast` and a `seed` run",
             f"{page['peak_rss_mb']:.0f} MB", "≤ 1.5 GB", verdict("peak_rss_mb", page["peak_rss_mb"]))
+    live = g.get("live", {}).get("result")
+    if live:
+        worst = live["worst_gap_s"]
+        detail = "; ".join(f"{c['change']} {c['worst_gap_s']:.2f} s" for c in live["changes"])
+        row(8, "Live changes mid-run (`seed`, headless): longest wait between two published steps around "
+               "a change (worst case)", f"{worst:.2f} s ({live['worst_change']}); each: {detail}; ordinary "
+            f"training {live['quiet_worst_gap_s']:.2f} s", target_text("live_gap_s", "{:g} s"),
+            verdict("live_gap_s", worst))
+    cost = g.get("cost", {}).get("result")
+    if cost:
+        def cells_text(cells, key):
+            return ", ".join(f"{c['trainer'][key]:,}: {c['trainer']['ms_per_step']:.1f} / "
+                             f"{c['notebook']['ms_per_step']:.1f}" for c in cells)
+        width = cost["cells"][0]["trainer"]["width"]
+        by_batch = [c for c in cost["cells"] if c["trainer"]["width"] == width]
+        by_width = [c for c in cost["cells"] if c["trainer"]["batch"] == 256]
+        row(9, f"ms/step, Trainer's chunks / notebook's loop, by batch size (width {width})",
+            cells_text(by_batch, "batch"))
+        row(9, "ms/step, Trainer's chunks / notebook's loop, by width w (784-w-w/2-w-784, batch 256)",
+            cells_text(by_width, "width"))
 
     loads = [f"{name} {grp['load']['load1_before']:.2f}/{grp['foreign_cores']:.2f}"
              for name, grp in g.items() if not grp.get("carried_from")]
