@@ -62,9 +62,6 @@ class Engine:
             # Weights and optimizer state as they were before the current chunk: restored if it diverges.
             self.state = list(self.model.trainable_variables) + list(self.optimizer.variables)
             self.backup = [tf.Variable(v, trainable=False) for v in self.state]
-            # The weights of one step, frozen for a held-out evaluation that runs in another thread
-            # while training goes on (see evaluate_frozen).
-            self.frozen = [tf.Variable(v, trainable=False) for v in self.model.weights]
             knob = self.variant.knob
             self.weight = None if knob is None else tf.Variable(float(getattr(cfg, knob)), trainable=False,
                                                                  dtype=tf.float32, name=knob)
@@ -93,9 +90,6 @@ class Engine:
         # model.xla_friendly); under a strategy the replicas' kernels run uncompiled.
         self.jit = not self.distributed and self.variant.xla and model_lib.xla_friendly(cfg)
         self._evaluate = tf.function(self._evaluate_graph, jit_compile=self.jit)
-        self._freeze = tf.function(self._freeze_graph, jit_compile=self.jit)
-        self._eval_nets = None        # the frozen weights' own network, built by the evaluating thread
-        self._evaluate_copy = None
         self._health = tf.function(self._health_graph)
         self._test_measures = tf.function(self._test_measures_graph, jit_compile=self.jit)
         self.last_terms: dict[str, np.ndarray] = {}   # each objective term of the last chunk's steps
@@ -207,11 +201,6 @@ class Engine:
         recon = self.model(self.x_test, training=False)
         test_mse = tf.reduce_mean(tf.square(self.x_test - recon))
         return test_mse, self.model(self.digits, training=False)
-
-    def _freeze_graph(self):
-        for f, v in zip(self.frozen, self.model.weights):
-            f.assign(v)
-        return self.tf.constant(0)
 
     def _health_graph(self):
         """Every weight layer's outputs on the probe batch (a convolution's as rows of channels),
@@ -325,38 +314,6 @@ class Engine:
 
     def evaluate(self) -> tuple[float, np.ndarray]:
         test_mse, recon = self._evaluate()
-        return float(test_mse), recon.numpy()
-
-    @property
-    def evaluates_in_background(self) -> bool:
-        """Whether held-out evaluations can run on a frozen copy in another thread (not under a
-        strategy, whose mirrored variables belong to the training thread's calls)."""
-        return not self.distributed
-
-    def freeze(self) -> None:
-        """From the training thread between chunks: copy the weights as they are now, for
-        evaluate_frozen (about a millisecond)."""
-        self._freeze()
-
-    def evaluate_frozen(self) -> tuple[float, np.ndarray]:
-        """From an evaluating thread: the held-out MSE and reconstructions of the weights frozen by
-        the last freeze(), on a network of its own (built on the first call), so training goes on
-        meanwhile. Exactly what evaluate() gives for those weights."""
-        tf = self.tf
-        if self._eval_nets is None:
-            from . import model as model_lib
-
-            self._eval_nets = model_lib.build(self.cfg)
-            model = self._eval_nets.autoencoder
-
-            def graph():
-                for v, f in zip(model.weights, self.frozen):
-                    v.assign(f)
-                recon = model(self.x_test, training=False)
-                return tf.reduce_mean(tf.square(self.x_test - recon)), model(self.digits, training=False)
-
-            self._evaluate_copy = tf.function(graph, jit_compile=self.jit)
-        test_mse, recon = self._evaluate_copy()
         return float(test_mse), recon.numpy()
 
     def health(self) -> tuple:

@@ -5,7 +5,6 @@ One loop per generation of a Trainer (a Reset starts a new one); it owns the Eng
 from __future__ import annotations
 
 import collections
-import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -48,9 +47,6 @@ class TrainingLoop:
         # shortened by that much, so the wait between two published steps stays about one chunk.
         self.eval_s = 0.0
         self.health_s = 0.0
-        # A held-out evaluation running in its own thread on the weights of one step, while the
-        # chunks go on: [step, thread, (test_mse, recon) or the exception it raised].
-        self.pending_eval: list | None = None
         self.test_loss = self.history.test_loss[-1] if self.history.test_loss else None
         self.sps = 0.0
         self.marks: collections.deque = collections.deque()  # (time, step) pairs for the rate
@@ -89,36 +85,6 @@ class TrainingLoop:
         self.last_eval = time.monotonic()
         if not inspect:
             self.eval_s = time.perf_counter() - t0
-
-    def start_evaluation(self) -> None:
-        """Freeze this step's weights and evaluate them in another thread; the result is taken in
-        (collect_evaluation) at a later chunk boundary, recorded at this step."""
-        self.engine.freeze()
-        job = [self.history.n, None, None]
-
-        def run():
-            try:
-                job[2] = self.engine.evaluate_frozen()
-            except Exception as e:  # raised again in the training thread
-                job[2] = e
-
-        job[1] = threading.Thread(target=run, daemon=True, name=f"evaluate-{self.t.run_id}")
-        self.pending_eval = job
-        self.last_eval = time.monotonic()
-        job[1].start()
-
-    def collect_evaluation(self, wait: bool = False) -> None:
-        """Take in a background evaluation once it has finished (``wait``: wait for it)."""
-        job = self.pending_eval
-        if job is None or (not wait and job[1].is_alive()):
-            return
-        job[1].join()
-        self.pending_eval = None
-        if isinstance(job[2], BaseException):
-            raise job[2]
-        self.test_loss, self.recon = job[2]
-        self.recon_step = job[0]
-        self.history.add_test(job[0], self.test_loss)
 
     def measure_health(self) -> None:
         """Layer health, first-layer filters and the variant's live measurements (every
@@ -254,12 +220,8 @@ class TrainingLoop:
             return
         self.diverged = ""
         self._record_frame()
-        self.collect_evaluation()
-        if self._eval_due() and self.pending_eval is None:
-            if self.engine.evaluates_in_background:
-                self.start_evaluation()  # training goes on meanwhile: no pause between chunks for it
-            else:
-                self.evaluate()
+        if self._eval_due():
+            self.evaluate()
         elif self._health_due():
             self.measure_health()  # not after an evaluation: one of them per chunk boundary
         with t._cond:
@@ -306,7 +268,6 @@ class TrainingLoop:
     def _settle(self) -> None:
         """Publish the state once training stops (pause, step quota used up, budget reached)."""
         t = self.t
-        self.collect_evaluation(wait=True)
         if self.recon_step != self.history.n:
             self.evaluate(inspect=True)
         with t._cond:

@@ -94,17 +94,3 @@ def test_a_compile_that_fails_in_the_background_stops_the_run_with_its_error(tra
     trainer.set_batch_size(32)
     s = trainer.wait(lambda s: s.status == "error", TIMEOUT)
     assert "no memory for this batch" in s.message
-
-
-def test_a_background_evaluation_is_of_the_weights_frozen_between_chunks(small_mnist):
-    """The held-out MSE runs in another thread on a copy of one step's weights while training
-    goes on: it must be exactly the evaluation of that step, not of the weights trained since."""
-    engine = Engine(LIGHT, small_mnist, 16)
-    engine.chunk(5, LIGHT.batch_size)
-    at_step_5 = engine.evaluate()
-    engine.freeze()
-    engine.chunk(20, LIGHT.batch_size)
-    at_step_25 = engine.evaluate()
-    frozen = engine.evaluate_frozen()
-    assert frozen[0] == pytest.approx(at_step_5[0], rel=1e-6) and frozen[0] != at_step_25[0]
-    np.testing.assert_allclose(frozen[1], at_step_5[1], rtol=1e-5, atol=1e-6)
