@@ -6,6 +6,7 @@ not thread-safe: one thread (a Trainer's, or a test's or benchmark's) drives it.
 """
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -79,6 +80,12 @@ class Engine:
         self.perm = tf.Variable(tf.range(self.n_train, dtype=tf.int32), trainable=False)
         self.cursor = tf.Variable(self.n_train, trainable=False, dtype=tf.int32)  # forces a shuffle first
         self._chunks: dict[int, Callable] = {}
+        # Batch sizes whose chunk compiles in a background thread while training goes on at the
+        # old size (a live batch-size change must not stall the run), and compile failures, which
+        # the next chunk at that size raises.
+        self._compiling: dict[int, threading.Thread] = {}
+        self._compile_errors: dict[int, BaseException] = {}
+        self._compile_lock = threading.Lock()
         # XLA compiles single-device graphs of the kinds it runs well (see Variant.xla and
         # model.xla_friendly); under a strategy the replicas' kernels run uncompiled.
         self.jit = not self.distributed and self.variant.xla and model_lib.xla_friendly(cfg)
@@ -130,8 +137,11 @@ class Engine:
 
     def _chunk_graph(self, n_steps, batch_size: int):
         tf = self.tf
-        for b, v in zip(self.backup, self.state):
-            b.assign(v)
+        if n_steps > 0:
+            # A call with no steps only compiles (see prepare): it must not take a backup while
+            # another call is training.
+            for b, v in zip(self.backup, self.state):
+                b.assign(v)
         losses = tf.TensorArray(tf.float32, size=MAX_CHUNK)
         # A plain while loop, not tf.range(n): a range tensor's shape would make XLA recompile per n.
         i = tf.constant(0, tf.int32)
@@ -219,11 +229,19 @@ class Engine:
         the loss of the weights the chunk ends with, on the CHECK_SIZE check digits."""
         tf = self.tf
         batch_size = self.effective_batch(batch_size)
-        fn = self._chunks.get(batch_size)
+        with self._compile_lock:
+            fn = self._chunks.get(batch_size)
+            error = self._compile_errors.pop(batch_size, None)
+            compiling = self._compiling.get(batch_size)
+        if error is not None:
+            raise error
+        if fn is None and compiling is not None:
+            compiling.join()  # asked for before its background compile ended: wait for it
+            return self.chunk(n_steps, batch_size)
         if fn is None:
-            # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
-            fn = tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=self.jit)
-            self._chunks[batch_size] = fn
+            fn = self._new_chunk_fn(batch_size)
+            with self._compile_lock:
+                self._chunks[batch_size] = fn
         values, done, after = fn(tf.constant(n_steps, tf.int32))
         values = values.numpy()[: int(done)]
         if not self.parts:
@@ -231,9 +249,50 @@ class Engine:
         self.last_terms = {name: values[:, j + 1] for j, name in enumerate(self.parts)}
         return values[:, 0], float(after)
 
+    def _new_chunk_fn(self, batch_size: int):
+        # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
+        return self.tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=self.jit)
+
     def compiled(self, batch_size: int) -> bool:
-        """Whether a chunk at this batch size runs at once (its graph exists) or compiles first."""
-        return self.effective_batch(batch_size) in self._chunks
+        """Whether a chunk at this batch size runs at once (its graph exists) or compiles first
+        (a failed background compile counts as ready: the next chunk at that size raises its error)."""
+        batch_size = self.effective_batch(batch_size)
+        with self._compile_lock:
+            return batch_size in self._chunks or batch_size in self._compile_errors
+
+    def compiling(self, batch_size: int) -> bool:
+        """Whether this batch size's chunk is compiling in the background now."""
+        with self._compile_lock:
+            return self.effective_batch(batch_size) in self._compiling
+
+    def prepare(self, batch_size: int, on_ready: Callable[[], None] | None = None) -> None:
+        """Compile the chunk for ``batch_size`` in a background thread, so that chunks at the
+        current batch size keep running meanwhile; ``on_ready()`` is called from that thread when
+        it is done (or failed). Tracing and XLA compilation happen on a call with no steps, which
+        changes no variable."""
+        batch_size = self.effective_batch(batch_size)
+        with self._compile_lock:
+            if batch_size in self._chunks or batch_size in self._compiling or batch_size in self._compile_errors:
+                return
+            thread = threading.Thread(target=self._compile, args=(batch_size, on_ready), daemon=True,
+                                      name=f"compile-batch-{batch_size}")
+            self._compiling[batch_size] = thread
+        thread.start()
+
+    def _compile(self, batch_size: int, on_ready) -> None:
+        fn = self._new_chunk_fn(batch_size)
+        try:
+            fn(self.tf.constant(0, self.tf.int32))
+        except Exception as e:  # e.g. out of memory at a huge batch: raised by the chunk that needs it
+            with self._compile_lock:
+                self._compile_errors[batch_size] = e
+                del self._compiling[batch_size]
+        else:
+            with self._compile_lock:
+                self._chunks[batch_size] = fn
+                del self._compiling[batch_size]
+        if on_ready is not None:
+            on_ready()
 
     def effective_batch(self, batch_size: int) -> int:
         """The batch a step really draws: at most the training set, and an equal slice per replica."""

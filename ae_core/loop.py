@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .trainer import Trainer
 
 FIRST_CHUNK = 8           # small first chunk: the first step shows at once
-HEALTH_EVERY_S = 2.0      # seconds between layer-health measurements while training (at most once an evaluation)
+HEALTH_EVERY_S = 2.0      # seconds between layer-health measurements while training (at boundaries without an evaluation)
 
 PREPARING, READY, RUNNING, PAUSED, DONE, DIVERGED = (
     Status.PREPARING, Status.READY, Status.RUNNING, Status.PAUSED, Status.DONE, Status.DIVERGED)
@@ -43,6 +43,10 @@ class TrainingLoop:
         self.test_measures: dict = {}
         self.measurements: dict = {}
         self.last_health = 0.0
+        # How long the last evaluation and layer-health measurement took: the chunk before one is
+        # shortened by that much, so the wait between two published steps stays about one chunk.
+        self.eval_s = 0.0
+        self.health_s = 0.0
         self.test_loss = self.history.test_loss[-1] if self.history.test_loss else None
         self.sps = 0.0
         self.marks: collections.deque = collections.deque()  # (time, step) pairs for the rate
@@ -52,6 +56,7 @@ class TrainingLoop:
         self.last_checkpoint = time.monotonic()
         self.saved_step = self.history.n
         self.diverged = ""                   # the divergence message, until training goes on
+        self.note = ""                       # what happens meanwhile (a batch size compiling), shown while it lasts
         self.status = PREPARING
 
     def publish(self, status: str, message: str = "") -> None:
@@ -66,22 +71,36 @@ class TrainingLoop:
             t._cond.notify_all()
 
     def evaluate(self, inspect: bool = False) -> None:
-        """Held-out MSE and reconstructions; every HEALTH_EVERY_S (or when asked) also the layer
-        health and first-layer filters, which cost a little more."""
+        """Held-out MSE and reconstructions; when asked (training stops) also the variant's test
+        measures and the layer health, which cost a little more."""
+        t0 = time.perf_counter()
         self.test_loss, self.recon = self.engine.evaluate()
-        now = time.monotonic()
         if inspect:
             # The variant's test objective costs another pass or two over the test set: measured
             # when training stops (pause, step quota, budget), not at every live evaluation.
             self.test_measures = self.engine.test_measures()
-        if inspect or now - self.last_health >= HEALTH_EVERY_S:
-            self.health = self.engine.health()
-            self.first_layer = self.engine.first_layer()
-            self.measurements = self.engine.inspect()
-            self.last_health = now
+            self.measure_health()
         self.recon_step = self.history.n
         self.history.add_test(self.history.n, self.test_loss)
         self.last_eval = time.monotonic()
+        if not inspect:
+            self.eval_s = time.perf_counter() - t0
+
+    def measure_health(self) -> None:
+        """Layer health, first-layer filters and the variant's live measurements (every
+        HEALTH_EVERY_S while training, at a chunk boundary of its own)."""
+        t0 = time.perf_counter()
+        self.health = self.engine.health()
+        self.first_layer = self.engine.first_layer()
+        self.measurements = self.engine.inspect()
+        self.last_health = time.monotonic()
+        self.health_s = time.perf_counter() - t0
+
+    def _eval_due(self, ahead: float = 0.0) -> bool:
+        return time.monotonic() + ahead - self.last_eval >= self.t.eval_every_s
+
+    def _health_due(self, ahead: float = 0.0) -> bool:
+        return time.monotonic() + ahead - self.last_health >= HEALTH_EVERY_S
 
     def run(self) -> None:
         t = self.t
@@ -122,21 +141,55 @@ class TrainingLoop:
         if not self._wants_steps():
             return 0
         left = t._target.steps - self.history.n if t._want == "run" else t._step_quota
-        n = max(0, min(self.chunk, left, MAX_CHUNK, film_lib.next_scheduled(self.history.n) - self.history.n))
+        n = max(0, min(self._chunk_steps(), left, MAX_CHUNK,
+                       film_lib.next_scheduled(self.history.n) - self.history.n))
         if t._want == "step":
             t._step_quota -= n
         return n
 
+    def _chunk_steps(self) -> int:
+        """This chunk's length: ~chunk_seconds, less the evaluation or layer-health measurement
+        that will follow it (never below a quarter), so steps keep arriving at an even pace."""
+        ahead = self.t.chunk_seconds
+        extra = self.eval_s if self._eval_due(ahead) else self.health_s if self._health_due(ahead) else 0.0
+        if not extra:
+            return self.chunk
+        return max(1, int(self.chunk * max(0.25, 1.0 - extra / ahead)))
+
     # --- actions (lock not held) ----------------------------------------------------------------------
     def _apply(self, target: Config) -> None:
-        """Bring live fields in the graph up to date, recording each change as an event."""
+        """Bring live fields in the graph up to date, recording each change as an event. A batch
+        size without a compiled chunk yet compiles in the background while the chunks go on at the
+        current one; it takes effect (and is recorded) at the first chunk boundary after that."""
+        old_batch = self.applied.batch_size
+        if target.batch_size != old_batch and not self.engine.compiled(target.batch_size):
+            self.engine.prepare(target.batch_size, on_ready=self._wake)
+            self.note = (f"Compiling the training step for batch size {target.batch_size:,} in the background "
+                         f"(each batch size has its own graph; a few seconds); training goes on at batch size "
+                         f"{old_batch:,} meanwhile.")
+            target = target.replace(batch_size=old_batch)
+        else:
+            self.note = ""
         changed = self.applied.diff(target)
         for name, (old, new) in changed.items():
             self.engine.set_live(name, new)
             self.history.add_event(self.history.n, self.elapsed, name, old, new)
         self.applied = target
+        if "batch_size" in changed:
+            # Keep chunks as long in time as before: a step's cost grows with the batch (and the
+            # first run at a new size is slower), so start at half that and let the rate adapt it.
+            self.chunk = max(1, int(self.chunk * old_batch / target.batch_size / 2))
         if changed:
             self._record_frame(film_lib.change_reason(changed))
+
+    def _wake(self) -> None:
+        """From a background compile: run the loop once more, so a finished batch size takes
+        effect even while the run is paused."""
+        t = self.t
+        with t._cond:
+            if t._current(self.gen):
+                t._commands += 1
+                t._cond.notify_all()
 
     def _train(self, n: int) -> None:
         t = self.t
@@ -144,12 +197,8 @@ class TrainingLoop:
         if self.status != RUNNING or not self.marks:
             self.marks.clear()
             self.marks.append((time.monotonic(), self.history.n))
-        if not self.engine.compiled(cfg.batch_size):
-            # A new batch size needs its own compiled graph: say so rather than stall in silence.
-            self.publish(RUNNING, f"Compiling the training step for batch size {cfg.batch_size:,} "
-                                  f"(each batch size has its own graph; a few seconds)…")
-        elif self.status != RUNNING:
-            self.publish(RUNNING)
+        if self.status != RUNNING:
+            self.publish(RUNNING, self.note)
         self.chunk_started = time.monotonic()
         t0 = time.perf_counter()
         losses, after = self.engine.chunk(n, cfg.batch_size)
@@ -161,6 +210,7 @@ class TrainingLoop:
         if done:
             self._rate(done)
             # Aim for chunks of ~chunk_seconds: short enough that Pause and live changes act at once.
+            # (A chunk shortened before an evaluation is not a full one: it gives the rate, not the length.)
             self.chunk = int(np.clip(done * t.chunk_seconds / max(dt, 1e-4), 1, MAX_CHUNK))
         if done and not np.isfinite(losses[-1]):
             self._diverge(float(losses[-1]), cfg, done, self.history.n - 1)
@@ -170,14 +220,16 @@ class TrainingLoop:
             return
         self.diverged = ""
         self._record_frame()
-        if time.monotonic() - self.last_eval >= t.eval_every_s:
+        if self._eval_due():
             self.evaluate()
+        elif self._health_due():
+            self.measure_health()  # not after an evaluation: one of them per chunk boundary
         with t._cond:
             more = self._wants_steps()
         if not more:
             self._settle()
             return
-        self.publish(RUNNING)
+        self.publish(RUNNING, self.note)
         if t.on_checkpoint and time.monotonic() - self.last_checkpoint >= t.checkpoint_every_s:
             self._checkpoint()  # after publishing: the save reads the snapshot just published
 
@@ -227,9 +279,9 @@ class TrainingLoop:
         elif finished:
             self.publish(DONE, f"Reached the step budget of {t._target.steps:,}. Raise it to train on.")
         elif self.history.n == 0:
-            self.publish(READY)
+            self.publish(READY, self.note)
         else:
-            self.publish(PAUSED)
+            self.publish(PAUSED, self.note)
         if t.on_checkpoint and self.saved_step != self.history.n:
             self._checkpoint()
 

@@ -29,9 +29,10 @@ def notebook_data(path: str):
     return x_train, x_test
 
 
-def build_graph(tf):
-    """The notebook's graph, line for line (784-256-128-256-784, sigmoid, N(0,1) init, MSE)."""
-    num_hidden_1, num_hidden_2, num_input = 256, 128, 784
+def build_graph(tf, num_hidden_1: int = 256, num_hidden_2: int = 128):
+    """The notebook's graph, line for line (784-256-128-256-784, sigmoid, N(0,1) init, MSE); the
+    widths can change for the cost benchmark (``benchmarks.cost``)."""
+    num_input = 784
     X = tf.placeholder("float", [None, num_input])
     weights = {
         'encoder_h1': tf.Variable(tf.random_normal([num_input, num_hidden_1])),
@@ -64,7 +65,7 @@ def build_graph(tf):
 class NotebookLoop:
     """The notebook's session and training loop, ready to be timed."""
 
-    def __init__(self, data: str, batch_size: int = 256, lr: float = 0.01):
+    def __init__(self, data, batch_size: int = 256, lr: float = 0.01, hidden: tuple[int, int] = (256, 128)):
         import numpy as np
         import tensorflow as tf1
 
@@ -72,12 +73,16 @@ class NotebookLoop:
         self.tf_version = tf1.__version__
         tf = tf1.compat.v1
         tf.disable_eager_execution()
-        self.x_train, self.x_test = notebook_data(data)
+        # ``data``: a path, or the (x_train, x_test) pair already loaded (one load for many graphs).
+        self.x_train, self.x_test = notebook_data(data) if isinstance(data, (str, os.PathLike)) else data
         self.n_train_samples = self.x_train.shape[0]
         self.batch_size, self.lr = batch_size, lr
-        self.X, self.learning_rate, self.optimizer, self.loss, self.recon_x = build_graph(tf)
-        self.sess = tf.Session()
-        self.sess.run(tf.global_variables_initializer())
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            self.X, self.learning_rate, self.optimizer, self.loss, self.recon_x = build_graph(tf, *hidden)
+            init = tf.global_variables_initializer()
+        self.sess = tf.Session(graph=self.graph)
+        self.sess.run(init)
 
     def train(self, n: int) -> float:
         np, sess, x_train = self.np, self.sess, self.x_train

@@ -10,8 +10,12 @@ Groups (each in its own processes; graph mode never meets the eager benchmarks):
             rate, seed steps/s with the page open (ratio to (2)), the server's peak memory
   viewers   (7) 1, 4 and 8 watch-only viewers of one run (presenter key): the server's CPU per viewer
             and the run's steps/s against one viewer
-  cluster   (8) four concurrent `fast` runs as threads of one process against four as actors of a
+  cluster   (10) four concurrent `fast` runs as threads of one process against four as actors of a
             local Ray instance, in alternation: steps/s each, CPU per step, snapshot refresh
+  live      (8) the longest wait between published steps around live changes of batch size,
+            noise and learning rate (headless seed run)
+  cost      (9) ms/step against batch size and width, the Trainer's chunks and the notebook's loop
+            cell by cell in alternation
 
 Numbers go to benchmarks/results/latest.json; a markdown table (for benchmarks/README.md) goes to
 stdout, progress to stderr. The machine is shared: the suite waits (a bounded time) for a quiet
@@ -29,10 +33,10 @@ import time
 
 from benchmarks import common
 
-GROUPS = ("ratio", "converge", "page", "viewers", "cluster")
+GROUPS = ("ratio", "converge", "page", "viewers", "live", "cost", "cluster")
 ALIASES = {"1": "ratio", "2": "ratio", "3": "page", "4": "converge", "5": "page", "6": "page", "7": "viewers",
-           "8": "cluster", "ray": "cluster",
-           "baseline": "ratio", "trainer": "ratio", "headless": "ratio", "live": "page", "memory": "page"}
+           "8": "live", "9": "cost", "10": "cluster", "ray": "cluster",
+           "baseline": "ratio", "trainer": "ratio", "headless": "ratio", "memory": "page"}
 
 # Targets: (limit, "<=" or ">=").
 TARGETS = {
@@ -45,6 +49,7 @@ TARGETS = {
     "refresh_hz": (1.0, ">="),
     "peak_rss_mb": (1536.0, "<="),
     "cores_per_viewer": (0.05, "<="),
+    "live_gap_s": (0.3, "<="),
 }
 
 FULL = dict(baseline_steps=1000, baseline_warmup=50, pairs=5, trainer_window_s=4.0,
@@ -52,13 +57,15 @@ FULL = dict(baseline_steps=1000, baseline_warmup=50, pairs=5, trainer_window_s=4
             converge_repeats=3,
             page_launches=3, page_refresh_s=8.0, page_pauses=3, page_seed_window_s=10.0,
             viewers_rounds=2, viewers_window_s=10.0,
-            cluster_window_s=8.0, cluster_pairs=2)
+            cluster_window_s=8.0, cluster_pairs=2,
+            live_settle_s=4.0)
 QUICK = dict(baseline_steps=200, baseline_warmup=50, pairs=2, trainer_window_s=2.0,
              fast_windows=2, fast_window_s=2.0,
              converge_repeats=1,
              page_launches=1, page_refresh_s=5.0, page_pauses=1, page_seed_window_s=6.0,
              viewers_rounds=1, viewers_window_s=6.0,
-             cluster_window_s=4.0, cluster_pairs=1)
+             cluster_window_s=4.0, cluster_pairs=1,
+             live_settle_s=2.0)
 
 
 def log(msg: str) -> None:
@@ -220,10 +227,34 @@ def run_cluster(p: dict) -> dict:
         "--window-s", str(p["cluster_window_s"]), "--pairs", str(p["cluster_pairs"]), "--json"], timeout=1200)
 
 
+def run_live(p: dict) -> dict:
+    return common.run_module_json("benchmarks.live", ["--settle-s", str(p["live_settle_s"])], timeout=600)
+
+
+def run_cost(p: dict) -> dict:
+    """(9): each cell in the Trainer's process, then in the notebook's, alternating which goes first."""
+    from benchmarks.cost import cells
+
+    workers = {kind: common.Worker("benchmarks.cost", ["serve", "--kind", kind]) for kind in ("trainer", "notebook")}
+    out = []
+    try:
+        for w in workers.values():
+            w.ready()
+        for i, (batch, width) in enumerate(cells()):
+            order = ("trainer", "notebook") if i % 2 == 0 else ("notebook", "trainer")
+            cell = {kind: workers[kind].ask(f"measure {batch} {width}") for kind in order}
+            cell["ratio"] = cell["trainer"]["ms_per_step"] / cell["notebook"]["ms_per_step"]
+            out.append(cell)
+            log(f"  batch {batch}, width {width}: trainer {cell['trainer']['ms_per_step']:.2f}, notebook "
+                f"{cell['notebook']['ms_per_step']:.2f} ms/step ({cell['ratio']:.2f})")
+    finally:
+        for w in workers.values():
+            w.close()
+    return {"cells": out}
 
 
 RUNNERS = {"ratio": run_ratio, "converge": run_converge, "page": run_page, "viewers": run_viewers,
-           "cluster": run_cluster}
+           "live": run_live, "cost": run_cost, "cluster": run_cluster}
 
 
 # --- report ----------------------------------------------------------------------------------------
@@ -334,6 +365,26 @@ def markdown(results: dict) -> str:
             verdict("refresh_hz", page["refresh_hz"]))
         row(6, "Peak RSS of the streamlit server (+children), one launch with a `fast` and a `seed` run",
             f"{page['peak_rss_mb']:.0f} MB", "≤ 1.5 GB", verdict("peak_rss_mb", page["peak_rss_mb"]))
+    live = g.get("live", {}).get("result")
+    if live:
+        worst = live["worst_gap_s"]
+        detail = "; ".join(f"{c['change']} {c['worst_gap_s']:.2f} s" for c in live["changes"])
+        row(8, "Live changes mid-run (`seed`, headless): longest wait between two published steps around "
+               "a change (worst case)", f"{worst:.2f} s ({live['worst_change']}); each: {detail}; ordinary "
+            f"training {live['quiet_worst_gap_s']:.2f} s", target_text("live_gap_s", "{:g} s"),
+            verdict("live_gap_s", worst))
+    cost = g.get("cost", {}).get("result")
+    if cost:
+        def cells_text(cells, key):
+            return ", ".join(f"{c['trainer'][key]:,}: {c['trainer']['ms_per_step']:.1f} / "
+                             f"{c['notebook']['ms_per_step']:.1f}" for c in cells)
+        width = cost["cells"][0]["trainer"]["width"]
+        by_batch = [c for c in cost["cells"] if c["trainer"]["width"] == width]
+        by_width = [c for c in cost["cells"] if c["trainer"]["batch"] == 256]
+        row(9, f"ms/step, Trainer's chunks / notebook's loop, by batch size (width {width})",
+            cells_text(by_batch, "batch"))
+        row(9, "ms/step, Trainer's chunks / notebook's loop, by width w (784-w-w/2-w-784, batch 256)",
+            cells_text(by_width, "width"))
 
     viewers = g.get("viewers", {}).get("result")
     if viewers:
@@ -352,7 +403,7 @@ def markdown(results: dict) -> str:
     if clus:
         for name, what in (("threads", "threads of one process"), ("ray", "actors of a local Ray instance")):
             c = clus[name]
-            row(8, f"{clus['runs']} `fast` runs at once as {what}: steps/s each (all together); "
+            row(10, f"{clus['runs']} `fast` runs at once as {what}: steps/s each (all together); "
                    f"CPU s per 1 000 steps; snapshot refresh seen by a reader polling every 0.1 s",
                 f"{c['steps_per_s_each']:.0f} ({c['total_steps_per_s']:.0f}) steps/s; "
                 f"{c['cpu_s_per_1000_steps']:.2f} s; {c['refresh_hz']:.1f} Hz")
