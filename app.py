@@ -24,6 +24,7 @@ def _keep_keras_state() -> None:
 
 
 _keep_keras_state()
+common.start_prewarm()  # before any page: TensorFlow and the default network get ready meanwhile
 
 # Presentation mode (?present=1) starts with the sidebar folded away.
 st.set_page_config(page_title="Autoencoder lab", page_icon=FAVICON, layout="wide",

@@ -99,6 +99,28 @@ def default_data_job() -> _Job:
     return _data_job(os.environ.get("AE_MNIST_PATH"))
 
 
+@st.cache_resource(show_spinner=False)
+def _prewarm(path_setting: str | None):
+    from ae_core import prewarm
+    from ae_core.data import DataError
+
+    job = _data_job(path_setting)
+
+    def dataset():
+        job.done.wait()
+        if not job.result:
+            raise DataError(job.error or "no data set")
+        return job.result[0]
+
+    return prewarm.begin(cfg_lib.PRESETS[cfg_lib.DEFAULT_PRESET], dataset)
+
+
+def start_prewarm() -> None:
+    """On a server's first page: load the default data and make the default preset's network in
+    the background (TensorFlow, build, compile), so that the first Start trains at once."""
+    _prewarm(os.environ.get("AE_MNIST_PATH"))
+
+
 def dataset_or_wait(loading: str, failed: str):
     """The data set in use; while the default one loads, None with ``loading`` shown and the page
     rerun once it has loaded; if it could not be loaded, None with ``failed: why`` shown."""
