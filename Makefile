@@ -31,7 +31,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.deps
 
 run: $(VENV)/.deps
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/python -m ae_core.lab --server.port $(PORT)
 
 # The browser tests drive Chromium: Debian's is installed here when missing and we are root. Without
 # root and without any Chromium the browser tests are skipped with a sentence saying how to get one.

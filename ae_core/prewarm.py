@@ -1,14 +1,16 @@
 """Cold start: TensorFlow imported and the default network built and compiled before anyone asks.
 
 Importing TensorFlow, building a network and compiling its training step take several seconds the
-first time in a process. A server begins that work in the background as soon as it can (the pages
-call :func:`begin` on their first run) and the first run with the same network takes the finished
+first time in a process. A server begins that work in the background as soon as it can (``ae-lab``
+and ``make run`` when the process starts, a plain ``streamlit run app.py`` on its first page: see
+:func:`begin_default`) and the first run with the same network takes the finished
 :class:`~ae_core.engine.Engine` over instead of building its own (:func:`claim`, called by the
 training loop). While the engine is still being made, a run that wants it waits for it (building
 a second one on the same cores would only slow both) and says what is happening meanwhile.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Callable
@@ -29,6 +31,37 @@ READY = "Ready."
 
 _lock = threading.Lock()
 _warmups: list["Prewarm"] = []   # begun and not yet claimed
+_data_lock = threading.Lock()
+_default_data: dict = {}         # AE_MNIST_PATH -> (Dataset, warning): loaded once per process
+
+
+def default_data() -> tuple["Dataset", str | None]:
+    """The data set the lab uses when nobody picked one, loaded once per process (a second caller
+    waits for the first's load and gets the very same Dataset): the file in AE_MNIST_PATH, Keras'
+    MNIST or the bundled digits; if AE_MNIST_PATH names a file that cannot be used, the bundled
+    digits and one sentence why. Raises DataError when there is no data at all."""
+    from . import data
+
+    key = os.environ.get("AE_MNIST_PATH")
+    with _data_lock:
+        if key not in _default_data:
+            try:
+                _default_data[key] = data.load_default(), None
+            except data.DataError as e:
+                _default_data[key] = data.load_bundled(), f"{e} Using the bundled MNIST subset instead."
+        return _default_data[key]
+
+
+def enabled() -> bool:
+    """``AE_PREWARM=0`` leaves the network to the first run (to compare, or short of memory)."""
+    return os.environ.get("AE_PREWARM", "1").strip() != "0"
+
+
+def begin_default() -> "Prewarm | None":
+    """Warm up the default preset's network on the default data (when a server starts)."""
+    from .config import DEFAULT_PRESET, PRESETS
+
+    return begin(PRESETS[DEFAULT_PRESET], lambda: default_data()[0]) if enabled() else None
 
 
 class Prewarm:
@@ -49,7 +82,7 @@ class Prewarm:
     def _run(self) -> None:
         try:
             # TensorFlow first: its import is the longest part, and the data may still be loading.
-            import tensorflow  # noqa: F401
+            import tensorflow  # noqa: F401  (the import is the work)
 
             self.message = WAITING_FOR_DATA
             self.dataset = self._load()
@@ -60,6 +93,13 @@ class Prewarm:
             engine = Engine(self.config, self.dataset, N_DIGITS, strategy=strategy_from_env())
             self.message = COMPILING
             engine.warm_up(self.config.batch_size)
+            # What the first chunk's evaluation calls (layer health is a graph of its own, and the
+            # film strip's first frame an eager pass): traced now, not after the first Start.
+            from .frames import capture
+
+            engine.health()
+            engine.inspect()
+            capture(engine, self.config)
             self.engine = engine
             self.message = READY
         except Exception as e:  # a run then builds its own network and says what went wrong there

@@ -80,13 +80,11 @@ class _Job:
 
 def _load_default_or_bundled():
     """The default data set; if AE_MNIST_PATH names a file that cannot be used, say why and carry
-    on with the bundled digits so the page stays usable."""
-    from ae_core import data
+    on with the bundled digits so the page stays usable. Shared with the server's warm-up, so the
+    network warmed up at start is on this very data set."""
+    from ae_core import prewarm
 
-    try:
-        return data.load_default(), None
-    except data.DataError as e:
-        return data.load_bundled(), f"{e} Using the bundled MNIST subset instead."
+    return prewarm.default_data()
 
 
 @st.cache_resource
@@ -102,22 +100,14 @@ def default_data_job() -> _Job:
 @st.cache_resource(show_spinner=False)
 def _prewarm(path_setting: str | None):
     from ae_core import prewarm
-    from ae_core.data import DataError
 
-    job = _data_job(path_setting)
-
-    def dataset():
-        job.done.wait()
-        if not job.result:
-            raise DataError(job.error or "no data set")
-        return job.result[0]
-
-    return prewarm.begin(cfg_lib.PRESETS[cfg_lib.DEFAULT_PRESET], dataset)
+    return prewarm.begin_default()
 
 
 def start_prewarm() -> None:
     """On a server's first page: load the default data and make the default preset's network in
-    the background (TensorFlow, build, compile), so that the first Start trains at once."""
+    the background (TensorFlow, build, compile), so that the first Start trains at once (``ae-lab``
+    and ``make run`` began it when the server started: then this finds it under way)."""
     _prewarm(os.environ.get("AE_MNIST_PATH"))
 
 

@@ -93,3 +93,28 @@ def test_a_run_of_another_network_or_other_data_builds_its_own(small_mnist, defa
         assert warm in prewarm.pending()  # still there for the run it was made for
     finally:
         trainer.stop()
+
+
+def test_the_first_page_starts_the_warm_up_and_its_run_trains_on_the_warm_engine(monkeypatch, tmp_path,
+                                                                                  mnist_path, count_builds):
+    from streamlit.testing.v1 import AppTest
+
+    from pages import common
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("AE_MNIST_PATH", str(mnist_path))
+    monkeypatch.setenv("AE_RUNS_DIR", str(tmp_path / "runs"))
+    prewarm._warmups.clear()
+    common._prewarm.clear()  # as on a fresh server
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    try:
+        begun = [w for w in prewarm.pending() if w.config == cfg_lib.PRESETS[cfg_lib.DEFAULT_PRESET]]
+        assert begun, "the first page did not start warming up the default network"
+        assert common.default_data_job().done.wait(60)
+        at.run()
+        trainer = common.registry().get(at.session_state["run_id"])
+        trainer.wait_ready(120)
+        assert trainer.engine is begun[0].engine and count_builds == []
+    finally:
+        common.registry().stop_all()
