@@ -32,7 +32,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 
 # This machine only (http://localhost:$(PORT)); `make share` serves the room with a presenter key.
 run: $(VENV)/.deps
-	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+	$(BIN)/python -m ae_core.lab --server.address 127.0.0.1 --server.port $(PORT)
 
 # On the network: prints the audience link (watch-only) and the presenter link (with a fresh key).
 share: $(VENV)/.deps

@@ -24,6 +24,7 @@ def _keep_keras_state() -> None:
 
 
 _keep_keras_state()
+common.start_prewarm()  # before any page: TensorFlow and the default network get ready meanwhile
 
 # Presentation mode (?present=1, or a talk's ?scene=NAME) starts with the sidebar folded away.
 PRESENTING = st.query_params.get("present") == "1" or "scene" in st.query_params

@@ -3,7 +3,9 @@
     ae-lab [streamlit run options...]      e.g.  ae-lab --server.port 8600
     ae-lab --share [--port N] [...]        serve on the network with a presenter key (ae_core/share.py)
 
-Runs ``streamlit run app.py`` in this process's place (the engine itself never imports streamlit). Streamlit
+Runs ``streamlit run app.py`` in this process, after starting TensorFlow and the default network in
+the background (``ae_core.prewarm``; with ``AE_PREWARM=0`` it execs Streamlit instead; the engine
+itself never imports streamlit). Streamlit
 reads ``.streamlit/config.toml`` only from the current folder, so the dashboard's settings are passed
 as options instead; options given on the command line come after them and win.
 """
@@ -57,12 +59,31 @@ def main(argv: list[str] | None = None) -> int:
         args.remove("--share")
         return share.main(args)
     cmd = command(args)
+    from . import prewarm
+
+    if prewarm.enabled():
+        # Serve from this very process, with TensorFlow and the default network being made
+        # meanwhile: the first page's Start then trains at once (ae_core.prewarm).
+        prewarm.begin_default()
+        return serve_here(cmd)
     if os.name == "posix":
         os.execv(cmd[0], cmd)  # become the server: signals (Ctrl-C, a service manager's TERM) reach it
     try:
         return subprocess.call(cmd)
     except KeyboardInterrupt:
         return 130
+
+
+def serve_here(cmd: list[str]) -> int:
+    """Run ``python -m streamlit run …`` (``cmd``) in this process, as the interpreter would."""
+    import runpy
+
+    sys.argv = ["streamlit", *cmd[3:]]
+    try:
+        runpy.run_module("streamlit", run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":

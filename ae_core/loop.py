@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import frames as film_lib
+from . import prewarm
 from .config import Config
 from .engine import MAX_CHUNK, Engine
 from .snapshot import N_DIGITS
@@ -104,10 +105,11 @@ class TrainingLoop:
 
     def run(self) -> None:
         t = self.t
-        self.engine = Engine(self.applied, t.dataset, N_DIGITS, weights=t._initial_weights,
-                              strategy=t.strategy or strategy_from_env(),
-                              optimizer_state=t._initial_optimizer_state)
-        self.engine.warm_up(self.applied.batch_size)
+        self.engine = self._warmed_engine() or Engine(
+            self.applied, t.dataset, N_DIGITS, weights=t._initial_weights,
+            strategy=t.strategy or strategy_from_env(), optimizer_state=t._initial_optimizer_state)
+        if not self.engine.compiled(self.applied.batch_size):
+            self.engine.warm_up(self.applied.batch_size)
         with t._cond:
             if not t._current(self.gen):
                 return
@@ -128,6 +130,15 @@ class TrainingLoop:
                 self._train(n)
             else:
                 self._settle()
+
+    def _warmed_engine(self) -> Engine | None:
+        """A fresh run of the network the server warmed up at start takes that engine over (see
+        ae_core.prewarm), saying meanwhile what the warm-up is doing."""
+        t = self.t
+        if t._initial_weights is not None or t._initial_optimizer_state is not None:
+            return None
+        return prewarm.claim(self.applied, t.dataset, strategy=t.strategy,
+                             on_wait=lambda message: self.publish(PREPARING, message))
 
     # --- decisions (called with the lock held) ------------------------------------------------------
     def _wants_steps(self) -> bool:

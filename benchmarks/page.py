@@ -127,7 +127,7 @@ class MemorySampler(threading.Thread):
 class Server:
     """`streamlit run app.py` on a free port, as tests/e2e/server.py starts it, with its launch time."""
 
-    def __init__(self, runs_dir: Path, extra_env: dict | None = None):
+    def __init__(self, runs_dir: Path, extra_env: dict | None = None, launcher: str = "streamlit"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = dict(os.environ, AE_MNIST_PATH=str(data_path()), AE_RUNS_DIR=str(runs_dir), AE_MAX_RUNS="2",
@@ -135,9 +135,11 @@ class Server:
         self.log_path = Path(runs_dir) / "server.log"
         self.log = open(self.log_path, "w")
         self.launched = time.time()
+        # "lab" starts it as `make run` and `ae-lab` do (ae_core.lab: the warm-up begins with the process).
+        start = ([sys.executable, "-m", "ae_core.lab"] if launcher == "lab"
+                 else [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py")])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            start + ["--server.port", str(self.port), "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.memory = MemorySampler(self.proc.pid)
         self.memory.start()
@@ -399,6 +401,96 @@ def session_seed(browser, server: Server, *, settle_s: float, window_s: float) -
     return out
 
 
+COLD_VARIANTS = {  # how the server is started, and its environment
+    "make_run": ("lab", {}),                          # `make run` / `ae-lab`: warm-up with the process
+    "streamlit_run": ("streamlit", {}),               # plain `streamlit run app.py`: warm-up on the first page
+    "no_prewarm": ("streamlit", {"AE_PREWARM": "0"}),  # as before the warm-up: the first run builds it
+}
+
+
+def cold_launch(browser, runs_dir: Path, server_env: dict | None = None, launcher: str = "lab") -> dict:
+    """A new user on a fresh server: the page is opened as soon as the server answers, and Start is
+    clicked the moment it is enabled (the network may still be in the making). Times from the
+    server's launch and from the click to the first step on screen."""
+    server = Server(runs_dir, server_env, launcher)
+    out: dict = {}
+    try:
+        out["health_s"] = server.wait_healthy() - server.launched
+        page = Page(browser, server.url + "?" + NO_BUDGET)
+        try:
+            s = page.wait(lambda s: s.get("start"), 90, "an enabled Start button")
+            out["interactive_s"] = s["t"] / 1000 - server.launched
+            out["status_when_interactive"] = s.get("status")
+            t_click = page.click("Start")
+            page.wait(lambda s: (s.get("step") or 0) > 0, 120, "the first step on screen")
+            first = page.first(lambda s: (s.get("step") or 0) > 0, t_click)
+            out["click_s"] = t_click / 1000 - server.launched
+            out["start_to_first_step_s"] = (first["t"] - t_click) / 1000
+            out["launch_to_first_step_s"] = first["t"] / 1000 - server.launched
+            seen = [s["status"] for s in page.log() if s.get("status")]
+            out["statuses"] = [x for i, x in enumerate(seen) if i == 0 or seen[i - 1] != x]
+        finally:
+            page.close()
+    finally:
+        server.close()
+    return out
+
+
+WATCHED = {  # what a viewer watches, as a path on the server given the two racing runs' ids
+    "train": lambda a, b: f"?run={a}",
+    "explore": lambda a, b: f"explore?run={a}",
+    "compare": lambda a, b: f"compare?runs={a},{b}",
+}
+
+
+def watch_cost(browser, runs_dir: Path, *, window_s: float, rounds: int, settle_s: float = 4.0,
+               server_env: dict | None = None, log=print) -> dict:
+    """What watching costs: two `seed` runs train in one server while, in turn, nothing, the Train
+    page, the Explore page and the race view (Compare) is open in one tab. Per window: cores of
+    Chromium, of Streamlit's page work and of the trainer threads (the training's share: its CPU
+    against the windows with nothing open; with the Train page open, also steps/s off its Step metric)."""
+    server = Server(runs_dir, server_env)
+    out: dict = {name: [] for name in ("closed", *WATCHED)}
+    try:
+        server.wait_healthy()
+        ids = []
+        for _ in range(2):
+            page = Page(browser, server.url + "?preset=seed&" + NO_BUDGET)
+            page.wait(lambda s: s.get("status") == "ready" and s.get("start"), 300, "the seed network to be ready")
+            page.click("Start")
+            page.wait(lambda s: (s.get("step") or 0) > 0, 60, "the first step")
+            ids.append(page.page.url.split("run=")[1].split("&")[0])
+            page.close()
+        for r in range(rounds):
+            for name in ("closed", *WATCHED):
+                page = None
+                if name != "closed":
+                    page = Page(browser, server.url + WATCHED[name](*ids))
+                time.sleep(settle_s)
+                t0 = time.time() * 1000
+                with CpuShare(server) as cpu:
+                    time.sleep(window_s)
+                t1 = time.time() * 1000
+                row = {"browser_cores": cpu.browser_cores, "streamlit_cores": cpu.streamlit_cores,
+                       "trainer_cores": cpu.trainer_cores, "server_cores": cpu.server_cores}
+                if name == "train":
+                    row["page_steps_per_s"] = rate_from_changes(step_changes(page.log(), t0, t1))
+                out[name].append(row)
+                log(f"    round {r + 1} {name}: Chromium {cpu.browser_cores:.2f}, Streamlit {cpu.streamlit_cores:.2f}, "
+                    f"trainers {cpu.trainer_cores:.2f} cores")
+                if page is not None:
+                    page.close()
+    finally:
+        server.close()
+    summary = {}
+    closed = median(r["trainer_cores"] for r in out["closed"])
+    for name, rows in out.items():
+        summary[name] = {k: median(r.get(k) for r in rows) for k in rows[0]}
+        if closed:
+            summary[name]["trainer_share_of_closed"] = summary[name]["trainer_cores"] / closed
+    return {"views": summary, "windows": out}
+
+
 def launch(browser, *, refresh_s: float, pauses: int, seed_settle_s: float, seed_window_s: float,
            server_env: dict | None = None, log=print) -> dict:
     with tempfile.TemporaryDirectory(prefix="ae-bench-runs-") as runs_dir:
@@ -419,13 +511,38 @@ def launch(browser, *, refresh_s: float, pauses: int, seed_settle_s: float, seed
 
 
 def run(launches: int, refresh_s: float, pauses: int, seed_settle_s: float, seed_window_s: float,
-        server_env: dict | None = None, log=print) -> dict:
-    rows = []
+        server_env: dict | None = None, log=print, cold_launches: int = 0, cold_compare: bool = False) -> dict:
+    rows, cold = [], []
     with launch_browser() as browser:
+        # With cold_compare the ways of starting alternate, so that each sees the same machine load.
+        variants = list(COLD_VARIANTS) if cold_compare else ["make_run"]
+        for i in range(cold_launches):
+            for name in variants:
+                launcher, env = COLD_VARIANTS[name]
+                with tempfile.TemporaryDirectory(prefix="ae-bench-runs-") as runs_dir:
+                    c = cold_launch(browser, Path(runs_dir), {**(server_env or {}), **env}, launcher)
+                c["variant"] = name
+                log(f"  cold launch {i + 1}/{cold_launches} ({name}): interactive {c['interactive_s']:.2f} s, "
+                    f"Start → first step {c['start_to_first_step_s']:.2f} s, launch → first step "
+                    f"{c['launch_to_first_step_s']:.2f} s")
+                cold.append(c)
         for i in range(launches):
             log(f"  launch {i + 1}/{launches}")
             rows.append(launch(browser, refresh_s=refresh_s, pauses=pauses, seed_settle_s=seed_settle_s,
                                seed_window_s=seed_window_s, server_env=server_env, log=log))
+    cold_summary = {"cold_launches": cold} if cold else {}
+    for name in COLD_VARIANTS:
+        mine = [c for c in cold if c["variant"] == name]
+        if mine:
+            cold_summary[f"cold_{name}"] = {
+                "interactive_s": median(c["interactive_s"] for c in mine),
+                "start_to_first_step_s": median(c["start_to_first_step_s"] for c in mine),
+                "start_to_first_step_max_s": max(c["start_to_first_step_s"] for c in mine),
+                "launch_to_first_step_s": median(c["launch_to_first_step_s"] for c in mine),
+                "launch_to_first_step_max_s": max(c["launch_to_first_step_s"] for c in mine),
+                "launches": len(mine)}
+    if not rows:
+        return cold_summary
     return {
         "interactive_s": median(r["interactive_s"] for r in rows),
         "health_s": median(r["health_s"] for r in rows),
@@ -447,12 +564,19 @@ def run(launches: int, refresh_s: float, pauses: int, seed_settle_s: float, seed
         "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
         "peak_rss_mb_median": median(r["peak_rss_mb"] for r in rows),
         "launches": rows,
+        **cold_summary,
     }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--launches", type=int, default=3)
+    p.add_argument("--cold", type=int, default=3, help="fresh servers where Start is clicked as soon as enabled")
+    p.add_argument("--watch-rounds", type=int, default=0,
+                   help="rounds of the watching-cost windows (nothing / Train / Explore / Compare open)")
+    p.add_argument("--watch-window-s", type=float, default=10.0)
+    p.add_argument("--cold-compare", action="store_true",
+                   help="each cold launch also with plain `streamlit run` and with AE_PREWARM=0, alternated")
     p.add_argument("--refresh-s", type=float, default=10.0, help="window for the refresh rate")
     p.add_argument("--pauses", type=int, default=3, help="Pause/Resume cycles per launch")
     p.add_argument("--seed-settle-s", type=float, default=3.0)
@@ -462,7 +586,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     server_env = dict(item.split("=", 1) for item in args.server_env)
     out = run(args.launches, args.refresh_s, args.pauses, args.seed_settle_s, args.seed_window_s,
-              server_env=server_env, log=lambda m: print(m, file=sys.stderr, flush=True))
+              server_env=server_env, log=lambda m: print(m, file=sys.stderr, flush=True), cold_launches=args.cold, cold_compare=args.cold_compare)
+    if args.watch_rounds:
+        with launch_browser() as browser, tempfile.TemporaryDirectory(prefix="ae-bench-runs-") as runs_dir:
+            out["watch"] = watch_cost(browser, Path(runs_dir), window_s=args.watch_window_s, rounds=args.watch_rounds,
+                                      server_env=server_env, log=lambda m: print(m, file=sys.stderr, flush=True))
     out["server_env"] = server_env
     print(json.dumps(out), flush=True)
     return 0

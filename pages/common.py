@@ -93,13 +93,11 @@ class _Job:
 
 def _load_default_or_bundled():
     """The default data set; if AE_MNIST_PATH names a file that cannot be used, say why and carry
-    on with the bundled digits so the page stays usable."""
-    from ae_core import data
+    on with the bundled digits so the page stays usable. Shared with the server's warm-up, so the
+    network warmed up at start is on this very data set."""
+    from ae_core import prewarm
 
-    try:
-        return data.load_default(), None
-    except data.DataError as e:
-        return data.load_bundled(), f"{e} Using the bundled MNIST subset instead."
+    return prewarm.default_data()
 
 
 @st.cache_resource
@@ -110,6 +108,20 @@ def _data_job(path_setting: str | None) -> _Job:
 def default_data_job() -> _Job:
     """The background load of the default data set (one per AE_MNIST_PATH value)."""
     return _data_job(os.environ.get("AE_MNIST_PATH"))
+
+
+@st.cache_resource(show_spinner=False)
+def _prewarm(path_setting: str | None):
+    from ae_core import prewarm
+
+    return prewarm.begin_default()
+
+
+def start_prewarm() -> None:
+    """On a server's first page: load the default data and make the default preset's network in
+    the background (TensorFlow, build, compile), so that the first Start trains at once (``ae-lab``
+    and ``make run`` began it when the server started: then this finds it under way)."""
+    _prewarm(os.environ.get("AE_MNIST_PATH"))
 
 
 def dataset_or_wait(loading: str, failed: str):
@@ -295,12 +307,53 @@ def hold_still(*container_keys: str) -> None:
 def inline_png(pixels) -> str:
     """An image as a ``data:`` URL for ``st.image``. Parts that refresh on their own show their
     pictures inline: a picture Streamlit serves as a file is dropped at the next refresh, and a
-    browser that fetched it a moment late got a 404 (a console error and a broken image)."""
-    import base64
+    browser that fetched it a moment late got a 404 (a console error and a broken image).
 
-    from ae_core.viz import png_bytes
+    The same pixels give the very same URL without encoding again (a live view redraws its grids
+    every refresh, but they change only at an evaluation): the browser then keeps the picture it
+    has instead of decoding it anew."""
+    import numpy as np
 
-    return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")
+    pixels = np.ascontiguousarray(pixels)
+    key = (pixels.shape, pixels.dtype.str, hashlib.blake2b(pixels.data, digest_size=16).digest())
+    cache = _png_cache()
+    url = cache.get(key)
+    if url is None:
+        import base64
+
+        from ae_core.viz import png_bytes
+
+        url = "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")
+        with _png_lock:
+            cache[key] = url
+            while len(cache) > PNG_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+    return url
+
+
+PNG_CACHE_SIZE = 256   # pictures kept encoded (a few KB each), shared by every session
+_png_lock = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _png_cache() -> dict:
+    return {}
+
+
+def steady_figure(key: str, build, *, now: tuple, later: tuple, every_s: float):
+    """A live chart's figure, rebuilt at once when ``now`` changed (the viewer's options, a status,
+    a live change) and at most every ``every_s`` seconds when only ``later`` changed (new steps).
+    In between the same figure is sent again, which the browser does not redraw: a chart that
+    changes with every chunk would otherwise be re-laid out at every refresh of the live view."""
+    import time
+
+    slot = f"_steady_{key}"
+    held = st.session_state.get(slot)
+    t = time.monotonic()
+    if held is None or held[0] != now or (held[1] != later and t - held[2] >= every_s):
+        held = (now, later, t, build())
+        st.session_state[slot] = held
+    return held[3]
 
 
 def status_badge(status: str) -> None:

@@ -11,6 +11,7 @@ from ae_core.trainer import DIVERGED, DONE, PAUSED, READY, RUNNING
 from pages import access, common
 
 REFRESH_S = 1.5   # two to four runs' curves and digits: a little more work than the Train page's refresh
+CHART_EVERY_S = 3.0  # ... and redraws the loss chart at most this often while only new steps arrive
 SELECT_KEY = "compare_runs"
 GRID = 4           # digits a side in each run's grid
 LIVE_KNOBS = ("learning_rate", "batch_size")
@@ -150,8 +151,14 @@ def _race_view(ids: tuple[str, ...]) -> None:
 
         baselines = bl.lines_for(dataset, [c.latent for c in configs])
     log_y = st.toggle("Log scale", value=True, key="compare_log")
-    st.plotly_chart(race_figure(curves, baselines=baselines, log_y=log_y), key="race_chart",
-                    config=common.chart_config("loss"))
+    # Redrawn at once for a viewer's option, a status or a live change; for new steps every few seconds.
+    status = tuple((t.snapshot().status, len(t.snapshot().history.events)) if t is not None else None
+                   for _, _, t, _ in members)
+    fig = common.steady_figure(
+        "race_chart", lambda: race_figure(curves, baselines=baselines, log_y=log_y),
+        now=(ids, log_y, status, baselines and tuple(baselines.items())),
+        later=tuple(t.snapshot().step if t is not None else None for _, _, t, _ in members), every_s=CHART_EVERY_S)
+    st.plotly_chart(fig, key="race_chart", config=common.chart_config("loss"))
 
     # The same fixed test digits through each run, side by side; live knobs under live runs.
     cols = st.columns(1 + len(members))

@@ -10,6 +10,7 @@ from pages import access, audience, common, contrast, scene_view, variant_views
 from pages import train_state as state
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
+CHART_EVERY_S = 2.0  # ... and redraws the loss chart at most this often while only new steps arrive
 
 # Presentation mode: large type for a projector. Metric values are the largest thing on the page,
 # their labels and the captions smaller; slider internals keep their own sizes so labels never
@@ -294,8 +295,13 @@ def _live_view(run_id: str) -> None:
         log_y = opts[0].toggle("Log scale", key="log_y", value=True)
         x_axis = opts[1].segmented_control("x axis", ["step", "seconds"], default="step", key="x_axis",
                                            label_visibility="collapsed") or "step"
-        fig = viz.loss_figure(snap.history, log_y=log_y, x="elapsed" if x_axis == "seconds" else "step",
-                              baselines=contrast.chart_baselines(trainer))
+        baselines = contrast.chart_baselines(trainer)
+        fig = common.steady_figure(
+            "loss_chart", lambda: viz.loss_figure(snap.history, log_y=log_y, baselines=baselines,
+                                                  x="elapsed" if x_axis == "seconds" else "step"),
+            now=(run_id, snap.status, log_y, x_axis, baselines and tuple(baselines.items()),
+                 len(snap.history.events)),
+            later=(snap.step, snap.recon_step), every_s=CHART_EVERY_S)
         st.plotly_chart(fig, key="loss_chart", config=common.chart_config(f"{run_id}-loss"))
     with grids:
         opts = st.columns(3)

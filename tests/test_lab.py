@@ -20,3 +20,30 @@ def test_the_dashboard_is_found_and_its_streamlit_settings_are_passed_as_options
 
 def test_a_missing_config_file_gives_no_options(tmp_path):
     assert lab.config_options(tmp_path / "config.toml") == []
+
+
+def test_the_dashboard_is_served_from_a_process_that_warms_the_default_network_up(monkeypatch):
+    from ae_core import prewarm
+
+    calls = []
+    monkeypatch.delenv("AE_PREWARM", raising=False)
+    monkeypatch.setattr(prewarm, "begin_default", lambda: calls.append("prewarm"))
+    monkeypatch.setattr(lab, "serve_here", lambda cmd: calls.append(cmd[2:5]) or 0)
+    assert lab.main(["--server.port", "8600"]) == 0
+    assert calls == ["prewarm", ["streamlit", "run", str(ROOT / "app.py")]]  # warm-up first, same process
+
+
+def test_serve_here_runs_streamlits_command_line_in_this_process(monkeypatch):
+    import runpy
+
+    seen = {}
+
+    def fake_run_module(name, run_name, alter_sys):
+        seen.update(name=name, argv=list(sys.argv))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(runpy, "run_module", fake_run_module)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert lab.serve_here(lab.command(["--server.port", "8600"])) == 0
+    assert seen["name"] == "streamlit" and seen["argv"][:3] == ["streamlit", "run", str(ROOT / "app.py")]
+    assert seen["argv"][-2:] == ["--server.port", "8600"]
