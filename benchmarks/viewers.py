@@ -4,7 +4,7 @@ A fresh `streamlit run app.py` with ``AE_PRESENTER_KEY``: a presenter tab (``?ke
 ``fast`` preset with a budget no run reaches and leaves; then, in rounds, 1, 4 and 8 viewers (each its
 own browser context, so its own session, on the bare audience link: watch-only, following the
 presenter's run) watch it. For each count, over one window: the Streamlit server's cores split into
-the trainer's threads and the page work (benchmarks/page.py ``CpuShare``), the page work per viewer
+the trainer's threads and the page work (benchmarks/page_tools.py ``CpuShare``), the page work per viewer
 (target <= 0.05 cores each), Chromium's cores, and the run's steps/s read off the first viewer's
 Step metric, against one viewer in the same round (the counts alternate, so each round's ratios
 see the same machine load).
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import median
-from benchmarks.page import NO_BUDGET, CpuShare, Page, Server, rate_from_changes, step_changes
+from benchmarks.page_tools import NO_BUDGET, CpuShare, Page, Server, rate_from_changes, step_changes
 from tests.e2e.server import launch_browser
 
 KEY = "benchmark-presenter-key"
