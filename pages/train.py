@@ -10,6 +10,9 @@ from pages import access, audience, common, contrast, scene_view, variant_views
 from pages import train_state as state
 
 REFRESH_S = 0.75   # the live view reruns on its own this often
+# A watcher steers nothing, so nothing they do waits on the view; every viewer's rerun costs the
+# server's CPU that the run trains with, and a room may hold thirty of them.
+WATCH_REFRESH_S = 1.5
 CHART_EVERY_S = 2.0  # ... and redraws the loss chart at most this often while only new steps arrive
 
 # Presentation mode: large type for a projector. Metric values are the largest thing on the page,
@@ -243,7 +246,6 @@ def _controls(trainer, snap):
     return effect
 
 
-@st.fragment(run_every=REFRESH_S)
 def live_view(run_id: str) -> None:
     with st.container(key="live_view"):
         common.guarded(_live_view)(run_id)
@@ -368,7 +370,7 @@ def _inside_view(run_id: str) -> None:
     variant_views.live_panel(snap)
 
 
-live_view(trainer.run_id)
+st.fragment(live_view, run_every=REFRESH_S if access.may_steer() else WATCH_REFRESH_S)(trainer.run_id)
 contrast.film_strip(trainer.run_id)
 
 st.subheader("Inside the network")
