@@ -6,6 +6,7 @@ not thread-safe: one thread (a Trainer's, or a test's or benchmark's) drives it.
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Callable
 
@@ -20,6 +21,16 @@ if TYPE_CHECKING:
 MAX_CHUNK = 1000          # steps in one compiled call at most (the loss buffer's size)
 CHECK_SIZE = 64           # test digits on which each chunk's final weights are checked for a finite loss
 PROBE_SIZE = 512          # fixed test digits on which layer health is measured
+
+
+def _lower_priority() -> None:
+    """Give the calling thread the lowest CPU priority (Linux: a thread's nice value is its own), so
+    that a background compile takes the cores the training chunks and evaluations leave free
+    instead of slowing them down; elsewhere it runs at normal priority."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
 
 
 class Engine:
@@ -280,6 +291,7 @@ class Engine:
         thread.start()
 
     def _compile(self, batch_size: int, on_ready) -> None:
+        _lower_priority()
         fn = self._new_chunk_fn(batch_size)
         try:
             fn(self.tf.constant(0, self.tf.int32))
