@@ -24,9 +24,8 @@ PROBE_SIZE = 512          # fixed test digits on which layer health is measured
 
 
 def _lower_priority() -> None:
-    """Give the calling thread the lowest CPU priority (Linux: a thread's nice value is its own), so
-    that a background compile takes the cores the training chunks and evaluations leave free
-    instead of slowing them down; elsewhere it runs at normal priority."""
+    """Give the calling thread the lowest CPU priority (Linux: a thread's nice value is its own);
+    elsewhere it keeps normal priority."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     except (AttributeError, OSError):
@@ -291,10 +290,16 @@ class Engine:
         thread.start()
 
     def _compile(self, batch_size: int, on_ready) -> None:
-        _lower_priority()
+        tf = self.tf
         fn = self._new_chunk_fn(batch_size)
         try:
-            fn(self.tf.constant(0, self.tf.int32))
+            # Tracing is Python and holds the interpreter's lock: at normal priority, so that it
+            # hands the lock back to the training thread promptly (a descheduled low-priority
+            # holder stalled the chunks). XLA's compilation, on the call, runs without that lock
+            # and at the lowest priority, on the cores the chunks leave free.
+            fn.get_concrete_function(tf.TensorSpec([], tf.int32))
+            _lower_priority()
+            fn(tf.constant(0, tf.int32))
         except Exception as e:  # e.g. out of memory at a huge batch: raised by the chunk that needs it
             with self._compile_lock:
                 self._compile_errors[batch_size] = e
