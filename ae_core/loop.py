@@ -124,8 +124,13 @@ class TrainingLoop:
                     return
                 seen = t._commands
                 target = t._target
-                n = self._take_chunk()
+            # Applied before the chunk is sized: a new batch size's first chunk gets a step count
+            # for that size, not the old size's (4x too long after 256 -> 1024).
             self._apply(target)
+            with t._cond:
+                if not t._current(self.gen):
+                    return
+                n = self._take_chunk()
             if n:
                 self._train(n)
             else:

@@ -94,3 +94,34 @@ def test_a_compile_that_fails_in_the_background_stops_the_run_with_its_error(tra
     trainer.set_batch_size(32)
     s = trainer.wait(lambda s: s.status == "error", TIMEOUT)
     assert "no memory for this batch" in s.message
+
+
+def test_the_first_chunk_at_a_new_batch_size_is_sized_for_that_size(trainer, monkeypatch):
+    """The step count of the first chunk after a batch-size change comes from the new size (the old
+    size's count at a 4x larger batch would make that chunk 4x longer: a visible pause)."""
+    from ae_core.loop import TrainingLoop
+
+    calls = []
+    chunk_now, apply_now = Engine.chunk, TrainingLoop._apply
+
+    def chunk(self, n_steps, batch_size):
+        calls.append(("chunk", n_steps, batch_size))
+        return chunk_now(self, n_steps, batch_size)
+
+    def apply(self, target):
+        before = self.applied.batch_size
+        apply_now(self, target)
+        if self.applied.batch_size != before:
+            calls.append(("sized", self.chunk, self.applied.batch_size))
+
+    monkeypatch.setattr(Engine, "chunk", chunk)
+    monkeypatch.setattr(TrainingLoop, "_apply", apply)
+    trainer.start()
+    trainer.wait(lambda s: s.status == "running" and s.step >= 20, TIMEOUT)
+    trainer.set_batch_size(1024)
+    s = trainer.wait(lambda s: s.config.batch_size == 1024, TIMEOUT)
+    trainer.wait(lambda s, n=s.step: s.step > n, TIMEOUT)
+    at = next(i for i, c in enumerate(calls) if c[0] == "sized")
+    sized = calls[at][1]
+    first = next(c for c in calls[at:] if c[0] == "chunk")
+    assert first[2] == 1024 and 1 <= first[1] <= sized
