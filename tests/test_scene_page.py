@@ -101,7 +101,7 @@ def test_a_scene_plays_step_by_step_and_a_watcher_sees_its_captions(monkeypatch)
 
     _next(at)                                  # step 3: a preset starts a new run; the old one is kept
     demo = _trainer(at)
-    assert demo.run_id != first_run and at.query_params["run"] == demo.run_id
+    assert demo.run_id != first_run and at.query_params["run"] in (demo.run_id, [demo.run_id])
     assert demo.config.activation == "sigmoid" and demo.config.learning_rate == 0.01
     _settled(demo, 10)
     at.run()
