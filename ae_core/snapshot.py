@@ -57,3 +57,23 @@ class Snapshot:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+
+def wait_for(cond, latest, until, timeout: float, run_id: str, ended, on_tick=None) -> "Snapshot":
+    """Block on ``cond`` until ``latest()`` satisfies ``until``; what a local and a remote run share.
+    ``ended()`` returns why no snapshot will come any more (or "" while one may); ``on_tick`` runs
+    before each wait (a remote run keeps its watcher alive with it)."""
+    deadline = time.monotonic() + timeout
+    with cond:
+        while not until(snap := latest()):
+            why = ended()
+            if why:
+                raise RuntimeError(f"run {run_id}: {why} ({snap.status}: {snap.message})")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"run {run_id}: still {snap.status} at step {snap.step} after {timeout:g} s"
+                                   + (f" ({snap.message})" if snap.message else ""))
+            if on_tick is not None:
+                on_tick()
+            cond.wait(min(left, 0.5))
+        return snap

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Callable
 
@@ -24,7 +23,7 @@ from .config import LIVE_FIELDS, Config, ConfigError
 from .engine import CHECK_SIZE, MAX_CHUNK, PROBE_SIZE, Engine
 from .history import History, _readonly
 from .loop import FIRST_CHUNK, HEALTH_EVERY_S, TrainingLoop
-from .snapshot import N_DIGITS, Snapshot, new_run_id
+from .snapshot import N_DIGITS, Snapshot, new_run_id, wait_for
 from .status import ACTIVE, Status
 from .strategy import active_strategy, strategy_from_env
 
@@ -143,18 +142,8 @@ class Trainer:
 
     def wait(self, until: Callable[[Snapshot], bool], timeout: float = 60.0) -> Snapshot:
         """Block until a published snapshot satisfies ``until`` (for the CLI and tests)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not until(self._snapshot):
-                if not self._thread.is_alive():
-                    raise RuntimeError(f"run {self.run_id}: the training thread has ended "
-                                       f"({self._snapshot.status}: {self._snapshot.message})")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"run {self.run_id}: still {self._snapshot.status} at step "
-                                       f"{self._snapshot.step} after {timeout:g} s")
-                self._cond.wait(min(left, 0.5))
-            return self._snapshot
+        return wait_for(self._cond, lambda: self._snapshot, until, timeout, self.run_id,
+                        lambda: "" if self._thread.is_alive() else "the training thread has ended")
 
     def wait_ready(self, timeout: float = 120.0) -> Snapshot:
         return self.wait(lambda s: s.status != PREPARING, timeout)

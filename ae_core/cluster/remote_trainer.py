@@ -18,7 +18,7 @@ import time
 from ..config import LIVE_FIELDS, ConfigError
 from ..history import History
 from ..registry import RegistryFull
-from ..snapshot import N_DIGITS, Snapshot, new_run_id
+from ..snapshot import N_DIGITS, Snapshot, new_run_id, wait_for
 from ..status import Status
 from . import NAMESPACE, wire
 from .connect import ClusterError, connect, resources_per_run, room_sentence, runtime_env
@@ -165,19 +165,8 @@ class RemoteTrainer:
         return 0.0 if self._dead is None else time.monotonic() - self._dead_at
 
     def wait(self, until, timeout: float = 60.0) -> Snapshot:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not until(self._snapshot):
-                if self._dead or (self._stopped and self._refresher_done()):
-                    raise RuntimeError(f"run {self.run_id}: the run has ended "
-                                       f"({self._snapshot.status}: {self._snapshot.message})")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"run {self.run_id}: still {self._snapshot.status} at step "
-                                       f"{self._snapshot.step} after {timeout:g} s ({self._snapshot.message})")
-                self._watch()
-                self._cond.wait(min(left, 0.5))
-            return self._snapshot
+        ended = lambda: "the run has ended" if self._dead or (self._stopped and self._refresher_done()) else ""  # noqa: E731
+        return wait_for(self._cond, lambda: self._snapshot, until, timeout, self.run_id, ended, on_tick=self._watch)
 
     def wait_ready(self, timeout: float = 120.0) -> Snapshot:
         return self.wait(lambda s: s.status != Status.PREPARING, timeout)
