@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,12 +239,17 @@ class ScenePlay:
     out. :meth:`drive` then trains the run of that step until the step's condition and pauses it.
     """
 
+    # A key held down repeats, and a press can reach the server twice while the page swaps its
+    # elements: a Next this soon after the last one is taken as the same press.
+    REPEAT_S = 1.0
+
     def __init__(self, scene: Scene, run_id: str):
         self.scene = scene
         self.run_id = run_id          # the run the scene plays on now (a step may start a new one)
         self.position = -1
         self._lock = threading.Lock()
         self._generation = 0          # bumped at every step: a loss watcher of an earlier step ends
+        self._moved_at = -float("inf")  # time.monotonic() of the last step taken
 
     @property
     def step(self) -> SceneStep | None:
@@ -258,11 +264,14 @@ class ScenePlay:
     def finished(self) -> bool:
         return self.position == len(self.scene.steps) - 1
 
-    def next(self) -> SceneStep | None:
-        """Move to the next step and return it (None after the last one)."""
+    def next(self, now: float | None = None) -> SceneStep | None:
+        """Move to the next step and return it (None after the last one, and for a repeat of the
+        last Next within ``REPEAT_S``)."""
+        now = time.monotonic() if now is None else now
         with self._lock:
-            if self.upcoming is None:
+            if self.upcoming is None or now - self._moved_at < self.REPEAT_S:
                 return None
+            self._moved_at = now
             self.position += 1
             self._generation += 1
             return self.step

@@ -33,6 +33,7 @@ def _env(monkeypatch, tmp_path, mnist_path):
     (tmp_path / "scenes" / "talk.toml").write_text(SCENE, encoding="utf-8")
     (tmp_path / "scenes" / "broken.toml").write_text(SCENE.replace("until_step = 40", "until_step = -4"))
     monkeypatch.setattr(scenes, "SCENES_DIR", tmp_path / "scenes")
+    monkeypatch.setattr(scenes.ScenePlay, "REPEAT_S", 0.0)   # these tests press Next as fast as they can
     yield
     from pages import common
 

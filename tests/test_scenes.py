@@ -155,7 +155,7 @@ caption = "two"
     play = plays.start(scene, "run-a")
     assert play.step is None and play.upcoming is scene.steps[0]
 
-    step = play.next()
+    step = play.next(now=0.0)
     trainer = Trainer(step.config, small_mnist, run_id="run-b")
     plays.follow(play, trainer.run_id)        # the step's new run
     assert plays.get("run-a") is play and plays.get("run-b") is play and play.run_id == "run-b"
@@ -164,7 +164,7 @@ caption = "two"
         snap = trainer.wait(lambda s: s.status == "paused", 120)
         assert snap.step == 40 and play.reached(snap)        # a step count is exact
 
-        step = play.next()
+        step = play.next(now=10.0)
         trainer.update(**step.live)
         play.drive(trainer)                                   # no step count: trains until the loss
         snap = trainer.wait(lambda s: s.status == "paused" and s.step > 40, 120)
@@ -172,6 +172,22 @@ caption = "two"
         window = [losses[max(0, k - 50):k].mean() for k in range(1, len(losses) + 1)]
         first = next(k for k, v in enumerate(window, 1) if v <= 0.035)
         assert first > 40 and first <= snap.step < first + 400   # paused once the loss got there
-        assert snap.config.learning_rate == 0.003 and play.finished and play.next() is None
+        assert snap.config.learning_rate == 0.003 and play.finished and play.next(now=20.0) is None
     finally:
         trainer.stop()
+
+
+def test_a_next_repeated_within_a_second_is_the_same_press():
+    """A held → key repeats, and a press may reach the server twice: the scene moves on once."""
+    scene = scenes.parse('''
+[[step]]
+preset = "fast"
+caption = "one"
+[[step]]
+settings = { learning_rate = 0.003 }
+caption = "two"
+''', "quick")
+    play = scenes.ScenePlay(scene, "run-a")
+    assert play.next(now=100.0) is scene.steps[0] and play.position == 0
+    assert play.next(now=100.0 + scenes.ScenePlay.REPEAT_S / 2) is None and play.position == 0
+    assert play.next(now=100.0 + scenes.ScenePlay.REPEAT_S * 1.1) is scene.steps[1] and play.position == 1

@@ -48,11 +48,11 @@ def test_a_scene_with_the_keyboard_on_a_projector(projector, server, tmp_path):
     watch = Watch(page, server)
     page.goto(server + "?scene=seed_vs_modern")
     page.get_by_text("The 2017 notebook against a modern autoencoder").first.wait_for(timeout=120_000)
-    wait_until(lambda: page.get_by_role("button", name="Start").is_enabled(), 120, "the network to be ready")
+    wait_until(lambda: page.get_by_role("button", name="Start").is_enabled(), 120, "the page to be interactive")
+    wait_until(lambda: status_shown(page, "ready"), 120, "the network to be ready")
 
     # → plays step 1: the notebook's network trains until step 1,000.
-    page.keyboard.press("ArrowRight")
-    wait_until(lambda: "step 1 of 4" in scene_caption(page), 30, "step 1's caption")
+    press_next(page, "step 1 of 4")
     assert "The notebook as written" in scene_caption(page)
     wait_until(lambda: step_of(page) > 0, 60, "step 1 training")
 
@@ -68,12 +68,30 @@ def test_a_scene_with_the_keyboard_on_a_projector(projector, server, tmp_path):
 
     # → again: step 2 starts the modern preset as a new run (the URL follows it).
     first_url = page.url
-    page.keyboard.press("ArrowRight")
-    wait_until(lambda: "step 2 of 4" in scene_caption(page), 60, "step 2's caption")
+    press_next(page, "step 2 of 4")
     wait_until(lambda: page.url != first_url, 30, "the new run in the address")
     assert "Three modern choices" in scene_caption(page)
     wait_until(lambda: step_of(page) > 100, 120, "step 2 training")
     watch.check("a scene played with the keyboard")
+
+
+def press_next(page, caption: str) -> None:
+    """→ as a presenter presses it, once Next is on the page and enabled (its shortcut bound), until
+    the caption says ``caption``. With both cores busy, a key press sometimes went unseen (once in
+    CI, twice in about 20 runs here; not traced down: Streamlit binds the shortcut anew at every
+    rerun) and once it arrived twice, which the scene now takes as one press. A presenter whose
+    press went unseen presses again: so does this, once, after the first showed nothing for a long
+    while. The captions asserted after each step would catch a skipped step."""
+    next_button = page.locator('.st-key-scene_next [data-testid="stBaseButton-primary"]').first
+    for attempt in range(2):
+        wait_until(lambda: next_button.is_enabled(), 60, "Next to be enabled")
+        page.keyboard.press("ArrowRight")
+        try:
+            wait_until(lambda: caption in scene_caption(page), 15 if attempt == 0 else 30, caption)
+            return
+        except AssertionError:
+            if attempt == 1:
+                raise
 
 
 def check_legible(page, shot) -> None:
