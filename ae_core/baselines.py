@@ -140,7 +140,10 @@ def baselines_soon(dataset: "Dataset", latent: int) -> Baselines | None:
     with _LOCK:
         if key not in _PENDING or not _PENDING[key].is_alive():
             def work():
+                from . import prewarm
+
                 try:
+                    prewarm.wait_until_warm()
                     spectrum(dataset)
                 finally:
                     with _LOCK:

@@ -95,6 +95,9 @@ class Engine:
         # old size (a live batch-size change must not stall the run), and compile failures, which
         # the next chunk at that size raises.
         self._compiling: dict[int, threading.Thread] = {}
+        self._plain: set[int] = set()       # batch sizes whose chunk runs uncompiled until XLA's is ready
+        self._xla_later: set[int] = set()   # ... and whose XLA compile starts after their next chunk
+        self._plain_evaluate = False        # the evaluation too, until the first of those compiles
         self._compile_errors: dict[int, BaseException] = {}
         self._compile_lock = threading.Lock()
         # XLA compiles single-device graphs of the kinds it runs well (see Variant.xla and
@@ -255,14 +258,18 @@ class Engine:
                 self._chunks[batch_size] = fn
         values, done, after = fn(tf.constant(n_steps, tf.int32))
         values = values.numpy()[: int(done)]
+        if batch_size in self._xla_later and n_steps:
+            self._xla_later.discard(batch_size)   # the first steps are out: now the XLA chunk
+            self._compile_in_background(batch_size)
         if not self.parts:
             return values, float(after)
         self.last_terms = {name: values[:, j + 1] for j, name in enumerate(self.parts)}
         return values[:, 0], float(after)
 
-    def _new_chunk_fn(self, batch_size: int):
+    def _new_chunk_fn(self, batch_size: int, jit: bool | None = None):
         # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
-        return self.tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=self.jit)
+        jit = self.jit if jit is None else jit
+        return self.tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=jit)
 
     def compiled(self, batch_size: int) -> bool:
         """Whether a chunk at this batch size runs at once (its graph exists) or compiles first
@@ -270,6 +277,12 @@ class Engine:
         batch_size = self.effective_batch(batch_size)
         with self._compile_lock:
             return batch_size in self._chunks or batch_size in self._compile_errors
+
+    def uncompiled(self, batch_size: int) -> bool:
+        """Whether the chunk at this batch size runs as a plain graph (a cold start's first steps)
+        while its XLA-compiled one is still to come."""
+        with self._compile_lock:
+            return self.effective_batch(batch_size) in self._plain
 
     def compiling(self, batch_size: int) -> bool:
         """Whether this batch size's chunk is compiling in the background now."""
@@ -283,7 +296,13 @@ class Engine:
         changes no variable."""
         batch_size = self.effective_batch(batch_size)
         with self._compile_lock:
-            if batch_size in self._chunks or batch_size in self._compiling or batch_size in self._compile_errors:
+            if batch_size in self._chunks or batch_size in self._compile_errors:
+                return
+        self._compile_in_background(batch_size, on_ready)
+
+    def _compile_in_background(self, batch_size: int, on_ready: Callable[[], None] | None = None) -> None:
+        with self._compile_lock:
+            if batch_size in self._compiling:
                 return
             thread = threading.Thread(target=self._compile, args=(batch_size, on_ready), daemon=True,
                                       name=f"compile-batch-{batch_size}")
@@ -293,6 +312,7 @@ class Engine:
     def _compile(self, batch_size: int, on_ready) -> None:
         tf = self.tf
         fn = self._new_chunk_fn(batch_size)
+        uncompiled_evaluate, self._plain_evaluate = self._plain_evaluate, False
         try:
             # Tracing is Python and holds the interpreter's lock: at normal priority, so that it
             # hands the lock back to the training thread promptly (a descheduled low-priority
@@ -303,14 +323,29 @@ class Engine:
             fn(tf.constant(0, tf.int32))
         except Exception as e:  # e.g. out of memory at a huge batch: raised by the chunk that needs it
             with self._compile_lock:
-                self._compile_errors[batch_size] = e
+                if batch_size not in self._chunks:   # an uncompiled chunk runs on without XLA
+                    self._compile_errors[batch_size] = e
                 del self._compiling[batch_size]
         else:
+            evaluate = self._compiled_evaluate() if uncompiled_evaluate else None
             with self._compile_lock:
                 self._chunks[batch_size] = fn
+                self._plain.discard(batch_size)
+                if evaluate is not None:
+                    self._evaluate = evaluate
                 del self._compiling[batch_size]
         if on_ready is not None:
             on_ready()
+
+    def _compiled_evaluate(self):
+        """The held-out evaluation XLA-compiled (a call compiles it; it reads the weights and changes
+        nothing), or None if that fails: the plain one then stays."""
+        evaluate = self.tf.function(self._evaluate_graph, jit_compile=True)
+        try:
+            evaluate()
+        except Exception:
+            return None
+        return evaluate
 
     def effective_batch(self, batch_size: int) -> int:
         """The batch a step really draws: at most the training set, and an equal slice per replica."""
@@ -321,10 +356,26 @@ class Engine:
         for b, v in zip(self.backup, self.state):
             v.assign(b)
 
-    def warm_up(self, batch_size: int) -> None:
+    def warm_up(self, batch_size: int, xla_later: bool = False) -> None:
         """Compile and run two real steps, then undo them: the first chunk after Start is then as
-        fast as any other (XLA compilation and kernel set-up happen here, before Start)."""
+        fast as any other (XLA compilation and kernel set-up happen here, before Start).
+
+        ``xla_later``: make the chunk a plain graph (traced in a fraction of the time XLA takes to
+        compile it, and about as fast for the first steps) and XLA-compile it in the background once
+        the first real chunk has run; the compiled chunk takes over at the next chunk boundary. For
+        a cold start, where those seconds are the user's wait for the first step."""
+        if xla_later and self.jit:
+            size = self.effective_batch(batch_size)
+            with self._compile_lock:
+                uncompiled = size not in self._chunks
+                if uncompiled:
+                    self._chunks[size] = self._new_chunk_fn(size, jit=False)
+                    self._plain.add(size)
+                    self._evaluate = self.tf.function(self._evaluate_graph)   # XLA's comes with the chunk's
+                    self._plain_evaluate = True
         self.chunk(2, batch_size)
+        if xla_later and self.jit and uncompiled:
+            self._xla_later.add(size)
         self.rollback()
         self.rng.reset_from_seed(self.cfg.seed)
         self.cursor.assign(self.n_train)

@@ -31,6 +31,7 @@ READY = "Ready."
 
 _lock = threading.Lock()
 _warmups: list["Prewarm"] = []   # begun and not yet claimed
+_making: list["Prewarm"] = []    # begun and not yet done (claimed or not)
 _data_lock = threading.Lock()
 _default_data: dict = {}         # AE_MNIST_PATH -> (Dataset, warning): loaded once per process
 
@@ -81,18 +82,25 @@ class Prewarm:
 
     def _run(self) -> None:
         try:
-            # TensorFlow first: its import is the longest part, and the data may still be loading.
+            # The data loads (mostly file reading and numpy, outside the interpreter's lock) while
+            # TensorFlow is imported, the longest part.
+            loaded: dict = {}
+            loading = threading.Thread(target=self._load_into, args=(loaded,), daemon=True, name="prewarm-data")
+            loading.start()
             import tensorflow  # noqa: F401  (the import is the work)
 
             self.message = WAITING_FOR_DATA
-            self.dataset = self._load()
+            loading.join()
+            if "error" in loaded:
+                raise loaded["error"]
+            self.dataset = loaded["dataset"]
             from .engine import Engine
             from .strategy import strategy_from_env
 
             self.message = BUILDING
             engine = Engine(self.config, self.dataset, N_DIGITS, strategy=strategy_from_env())
             self.message = COMPILING
-            engine.warm_up(self.config.batch_size)
+            engine.warm_up(self.config.batch_size, xla_later=True)
             # What the first chunk's evaluation calls (layer health is a graph of its own, and the
             # film strip's first frame an eager pass): traced now, not after the first Start.
             from .frames import capture
@@ -106,6 +114,12 @@ class Prewarm:
             self.error = f"{type(e).__name__}: {e}"
         finally:
             self.done.set()
+
+    def _load_into(self, loaded: dict) -> None:
+        try:
+            loaded["dataset"] = self._load()
+        except Exception as e:  # raised again in the warm-up's own thread
+            loaded["error"] = e
 
     def fits(self, config: Config, dataset: "Dataset") -> bool:
         """Whether a run of ``config`` on ``dataset`` can train on this engine: the same network
@@ -130,6 +144,7 @@ def begin(config: Config, dataset: Callable[[], "Dataset"]) -> Prewarm:
                 return warm
         warm = Prewarm(config, dataset)
         _warmups.append(warm)
+        _making[:] = [w for w in _making if not w.done.is_set()] + [warm]
         return warm
 
 
@@ -163,6 +178,16 @@ def claim(config: Config, dataset: "Dataset", *, strategy=None,
     if not engine.compiled(config.batch_size):
         engine.warm_up(config.batch_size)
     return engine
+
+
+def wait_until_warm(timeout: float = 30.0) -> None:
+    """Wait, at most ``timeout``, while a warm-up is being made: work that can come a few seconds
+    later (the PCA baselines: both cores for about a second) then does not slow the first step."""
+    deadline = time.monotonic() + timeout
+    with _lock:
+        making = list(_making)
+    for warm in making:
+        warm.done.wait(max(0.0, deadline - time.monotonic()))
 
 
 def wait_all(timeout: float = 60.0) -> None:

@@ -1,5 +1,7 @@
 """Cold start: the default network is built and compiled before any run asks, and the first run of
 that network takes it over instead of building its own."""
+import time
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,49 @@ def test_the_first_page_starts_the_warm_up_and_its_run_trains_on_the_warm_engine
         assert trainer.engine is begun[0].engine and count_builds == []
     finally:
         common.registry().stop_all()
+
+
+def test_a_cold_start_trains_uncompiled_first_and_xla_takes_over(small_mnist):
+    """The warm-up traces a plain graph (seconds sooner than XLA's compile); the first real chunk
+    then starts XLA's compile in the background, and the compiled chunk and evaluation take over,
+    computing what an engine compiled with XLA from the start computes."""
+    from ae_core.engine import Engine
+    from ae_core.snapshot import N_DIGITS
+
+    config = cfg_lib.PRESETS[cfg_lib.DEFAULT_PRESET]
+    size = config.batch_size
+    cold = Engine(config, small_mnist, N_DIGITS)
+    cold.warm_up(size, xla_later=True)
+    assert cold.jit and cold.compiled(size) and cold.uncompiled(size) and not cold.compiling(size)
+    hot = Engine(config, small_mnist, N_DIGITS)     # the reference: XLA from the start
+    hot.warm_up(size)
+    assert not hot.uncompiled(size)
+
+    np.testing.assert_allclose(cold.chunk(5, size)[0], hot.chunk(5, size)[0], rtol=1e-3)  # XLA rounds its own way
+    assert cold.compiling(size) or not cold.uncompiled(size)      # the first real chunk started XLA's compile
+    deadline = time.monotonic() + 120
+    while cold.uncompiled(size) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cold.uncompiled(size) and not cold.compiling(size), "XLA's chunk never took over"
+    np.testing.assert_allclose(cold.chunk(5, size)[0], hot.chunk(5, size)[0], rtol=1e-3)
+    assert cold.evaluate()[0] == pytest.approx(hot.evaluate()[0], rel=1e-3)
+
+
+def test_work_that_can_wait_waits_for_the_warm_up():
+    """The PCA baselines (both cores for a second) start only once the warm-up is done."""
+    import threading
+
+    class Making:
+        done = threading.Event()
+
+    prewarm._making.append(Making)
+    try:
+        waiting = threading.Thread(target=prewarm.wait_until_warm, args=(30,))
+        waiting.start()
+        time.sleep(0.3)
+        assert waiting.is_alive()
+        Making.done.set()
+        waiting.join(5)
+        assert not waiting.is_alive()
+    finally:
+        prewarm._making.remove(Making)
