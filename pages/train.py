@@ -13,7 +13,9 @@ REFRESH_S = 0.75   # the live view reruns on its own this often
 # A watcher steers nothing, so nothing they do waits on the view; every viewer's rerun costs the
 # server's CPU that the run trains with, and a room may hold thirty of them.
 WATCH_REFRESH_S = 1.5
-CHART_EVERY_S = 2.0  # ... and redraws the loss chart at most this often while only new steps arrive
+# The loss chart and the digit grids change with evaluations (every 2 s) and redraw the most: in a
+# part of their own, rerun this often (the status, metrics and buttons above stay at REFRESH_S).
+CHART_REFRESH_S = 2.0
 
 # Presentation mode: large type for a projector. Metric values are the largest thing on the page,
 # their labels and the captions smaller; slider internals keep their own sizes so labels never
@@ -44,7 +46,7 @@ trainer = registry.get(st.session_state.run_id)
 if trainer is not None:
     state.follow_other_viewers(trainer)
 state.point_widgets()
-common.hold_still("live_view", "inside_view")
+common.hold_still("live_view", "live_charts", "inside_view")
 
 
 # --- controls ----------------------------------------------------------------------------------------
@@ -252,8 +254,6 @@ def live_view(run_id: str) -> None:
 
 
 def _live_view(run_id: str) -> None:
-    from ae_core import viz
-
     trainer = common.registry().get(run_id)
     if trainer is None:
         st.info("This run was released from memory (its files are saved). Reload the page to continue it, "
@@ -291,6 +291,19 @@ def _live_view(run_id: str) -> None:
     st.progress(min(1.0, snap.step / max(budget, 1)), text=f"{snap.elapsed:.1f} s of training{speed}")
     contrast.verdict(trainer, snap)
 
+
+def live_charts(run_id: str) -> None:
+    with st.container(key="live_charts"):
+        common.guarded(_live_charts)(run_id)
+
+
+def _live_charts(run_id: str) -> None:
+    from ae_core import viz
+
+    trainer = common.registry().get(run_id)
+    if trainer is None:
+        return   # the live view above says so
+    snap = trainer.snapshot()
     chart, grids = st.columns([3, 2])
     with chart:
         opts = st.columns(2)
@@ -303,7 +316,7 @@ def _live_view(run_id: str) -> None:
                                                   x="elapsed" if x_axis == "seconds" else "step"),
             now=(run_id, snap.status, log_y, x_axis, baselines and tuple(baselines.items()),
                  len(snap.history.events)),
-            later=(snap.step, snap.recon_step), every_s=CHART_EVERY_S)
+            later=(snap.step, snap.recon_step), every_s=CHART_REFRESH_S)
         st.plotly_chart(fig, key="loss_chart", config=common.chart_config(f"{run_id}-loss"))
     with grids:
         opts = st.columns(3)
@@ -371,6 +384,7 @@ def _inside_view(run_id: str) -> None:
 
 
 st.fragment(live_view, run_every=REFRESH_S if access.may_steer() else WATCH_REFRESH_S)(trainer.run_id)
+st.fragment(live_charts, run_every=CHART_REFRESH_S)(trainer.run_id)
 contrast.film_strip(trainer.run_id)
 
 st.subheader("Inside the network")

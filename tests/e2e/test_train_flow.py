@@ -65,7 +65,7 @@ def test_start_pause_resume_live_lr_and_reload(page, server):
 
     # While it refreshes, the live view holds still: no fade, no sliding progress bar. (Without a
     # GPU the browser repaints on the CPU for every animation frame, and training pays for it.)
-    moving = animations_in(page, ".st-key-live_view, .st-key-inside_view")
+    moving = animations_in(page, ".st-key-live_view, .st-key-live_charts, .st-key-inside_view")
     assert not moving, moving
 
     # A learning-rate change mid-run is marked on the curve.
