@@ -35,6 +35,9 @@ def start_presenters_run(browser, server: Server) -> None:
         presenter.wait(lambda s: s.get("status") == "ready" and s.get("start"), 300, "the network to be ready")
         presenter.click("Start")
         presenter.wait(lambda s: (s.get("step") or 0) > 0, 60, "the first step on screen")
+        # The PCA baselines (both cores for a second or more) are computed once the warm-up is done:
+        # they must not fall into the first viewer's window.
+        presenter.page.locator(".js-plotly-plot text", has_text="PCA").first.wait_for(timeout=120_000)
     finally:
         presenter.close()   # the run trains on; the audience link follows it
 

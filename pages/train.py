@@ -16,6 +16,7 @@ WATCH_REFRESH_S = 1.5
 # The loss chart and the digit grids change with evaluations (every 2 s) and redraw the most: in a
 # part of their own, rerun this often (the status, metrics and buttons above stay at REFRESH_S).
 CHART_REFRESH_S = 2.0
+WATCH_CHART_REFRESH_S = 3.0
 
 # Presentation mode: large type for a projector. Metric values are the largest thing on the page,
 # their labels and the captions smaller; slider internals keep their own sizes so labels never
@@ -384,7 +385,7 @@ def _inside_view(run_id: str) -> None:
 
 
 st.fragment(live_view, run_every=REFRESH_S if access.may_steer() else WATCH_REFRESH_S)(trainer.run_id)
-st.fragment(live_charts, run_every=CHART_REFRESH_S)(trainer.run_id)
+st.fragment(live_charts, run_every=CHART_REFRESH_S if access.may_steer() else WATCH_CHART_REFRESH_S)(trainer.run_id)
 contrast.film_strip(trainer.run_id)
 
 st.subheader("Inside the network")
