@@ -6,12 +6,11 @@ not thread-safe: one thread (a Trainer's, or a test's or benchmark's) drives it.
 """
 from __future__ import annotations
 
-import os
-import threading
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .chunk_graphs import ChunkGraphs
 from .config import Config
 from .tensors import as_tensor, training_tensor
 
@@ -21,16 +20,6 @@ if TYPE_CHECKING:
 MAX_CHUNK = 1000          # steps in one compiled call at most (the loss buffer's size)
 CHECK_SIZE = 64           # test digits on which each chunk's final weights are checked for a finite loss
 PROBE_SIZE = 512          # fixed test digits on which layer health is measured
-COMPILE_NICE = 10         # a background compile's CPU priority (19 starved it: 14 s instead of 2-6 s under load)
-
-
-def _lower_priority() -> None:
-    """Lower the calling thread's CPU priority (Linux: a thread's nice value is its own);
-    elsewhere it keeps normal priority."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), COMPILE_NICE)
-    except (AttributeError, OSError):
-        pass
 
 
 class Engine:
@@ -90,20 +79,10 @@ class Engine:
         self.noise = tf.Variable(float(cfg.noise), trainable=False, dtype=tf.float32)
         self.perm = tf.Variable(tf.range(self.n_train, dtype=tf.int32), trainable=False)
         self.cursor = tf.Variable(self.n_train, trainable=False, dtype=tf.int32)  # forces a shuffle first
-        self._chunks: dict[int, Callable] = {}
-        # Batch sizes whose chunk compiles in a background thread while training goes on at the
-        # old size (a live batch-size change must not stall the run), and compile failures, which
-        # the next chunk at that size raises.
-        self._compiling: dict[int, threading.Thread] = {}
-        self._plain: set[int] = set()       # batch sizes whose chunk runs uncompiled until XLA's is ready
-        self._xla_later: set[int] = set()   # ... and whose XLA compile starts after their next chunk
-        self._plain_evaluate = False        # the evaluation too, until the first of those compiles
-        self._compile_errors: dict[int, BaseException] = {}
-        self._compile_lock = threading.Lock()
         # XLA compiles single-device graphs of the kinds it runs well (see Variant.xla and
         # model.xla_friendly); under a strategy the replicas' kernels run uncompiled.
         self.jit = not self.distributed and self.variant.xla and model_lib.xla_friendly(cfg)
-        self._evaluate = tf.function(self._evaluate_graph, jit_compile=self.jit)
+        self.graphs = ChunkGraphs(tf, self._chunk_graph, self._evaluate_graph, self.jit)
         self._health = tf.function(self._health_graph)
         self._test_measures = tf.function(self._test_measures_graph, jit_compile=self.jit)
         self.last_terms: dict[str, np.ndarray] = {}   # each objective term of the last chunk's steps
@@ -243,109 +222,31 @@ class Engine:
         the loss of the weights the chunk ends with, on the CHECK_SIZE check digits."""
         tf = self.tf
         batch_size = self.effective_batch(batch_size)
-        with self._compile_lock:
-            fn = self._chunks.get(batch_size)
-            error = self._compile_errors.pop(batch_size, None)
-            compiling = self._compiling.get(batch_size)
-        if error is not None:
-            raise error
-        if fn is None and compiling is not None:
-            compiling.join()  # asked for before its background compile ended: wait for it
-            return self.chunk(n_steps, batch_size)
-        if fn is None:
-            fn = self._new_chunk_fn(batch_size)
-            with self._compile_lock:
-                self._chunks[batch_size] = fn
-        values, done, after = fn(tf.constant(n_steps, tf.int32))
+        values, done, after = self.graphs.get(batch_size)(tf.constant(n_steps, tf.int32))
         values = values.numpy()[: int(done)]
-        if batch_size in self._xla_later and n_steps:
-            self._xla_later.discard(batch_size)   # the first steps are out: now the XLA chunk
-            self._compile_in_background(batch_size)
+        self.graphs.ran(batch_size, n_steps)
         if not self.parts:
             return values, float(after)
         self.last_terms = {name: values[:, j + 1] for j, name in enumerate(self.parts)}
         return values[:, 0], float(after)
 
-    def _new_chunk_fn(self, batch_size: int, jit: bool | None = None):
-        # One compiled graph per batch size (XLA needs static shapes); the step count is a tensor.
-        jit = self.jit if jit is None else jit
-        return self.tf.function(lambda n, bs=batch_size: self._chunk_graph(n, bs), jit_compile=jit)
-
     def compiled(self, batch_size: int) -> bool:
-        """Whether a chunk at this batch size runs at once (its graph exists) or compiles first
-        (a failed background compile counts as ready: the next chunk at that size raises its error)."""
-        batch_size = self.effective_batch(batch_size)
-        with self._compile_lock:
-            return batch_size in self._chunks or batch_size in self._compile_errors
+        """Whether a chunk at this batch size runs at once (see ChunkGraphs.compiled)."""
+        return self.graphs.compiled(self.effective_batch(batch_size))
 
     def uncompiled(self, batch_size: int) -> bool:
-        """Whether the chunk at this batch size runs as a plain graph (a cold start's first steps)
-        while its XLA-compiled one is still to come."""
-        with self._compile_lock:
-            return self.effective_batch(batch_size) in self._plain
+        """Whether it runs as a plain graph while XLA's is still to come (a cold start)."""
+        return self.graphs.uncompiled(self.effective_batch(batch_size))
 
     def compiling(self, batch_size: int) -> bool:
         """Whether this batch size's chunk is compiling in the background now."""
-        with self._compile_lock:
-            return self.effective_batch(batch_size) in self._compiling
+        return self.graphs.compiling(self.effective_batch(batch_size))
 
     def prepare(self, batch_size: int, on_ready: Callable[[], None] | None = None) -> None:
         """Compile the chunk for ``batch_size`` in a background thread, so that chunks at the
         current batch size keep running meanwhile; ``on_ready()`` is called from that thread when
-        it is done (or failed). Tracing and XLA compilation happen on a call with no steps, which
-        changes no variable."""
-        batch_size = self.effective_batch(batch_size)
-        with self._compile_lock:
-            if batch_size in self._chunks or batch_size in self._compile_errors:
-                return
-        self._compile_in_background(batch_size, on_ready)
-
-    def _compile_in_background(self, batch_size: int, on_ready: Callable[[], None] | None = None) -> None:
-        with self._compile_lock:
-            if batch_size in self._compiling:
-                return
-            thread = threading.Thread(target=self._compile, args=(batch_size, on_ready), daemon=True,
-                                      name=f"compile-batch-{batch_size}")
-            self._compiling[batch_size] = thread
-        thread.start()
-
-    def _compile(self, batch_size: int, on_ready) -> None:
-        tf = self.tf
-        fn = self._new_chunk_fn(batch_size)
-        uncompiled_evaluate, self._plain_evaluate = self._plain_evaluate, False
-        try:
-            # Tracing is Python and holds the interpreter's lock: at normal priority, so that it
-            # hands the lock back to the training thread promptly (a descheduled low-priority
-            # holder stalled the chunks). XLA's compilation, on the call, runs without that lock
-            # and at a low priority, mostly on the cores the chunks leave free.
-            fn.get_concrete_function(tf.TensorSpec([], tf.int32))
-            _lower_priority()
-            fn(tf.constant(0, tf.int32))
-        except Exception as e:  # e.g. out of memory at a huge batch: raised by the chunk that needs it
-            with self._compile_lock:
-                if batch_size not in self._chunks:   # an uncompiled chunk runs on without XLA
-                    self._compile_errors[batch_size] = e
-                del self._compiling[batch_size]
-        else:
-            evaluate = self._compiled_evaluate() if uncompiled_evaluate else None
-            with self._compile_lock:
-                self._chunks[batch_size] = fn
-                self._plain.discard(batch_size)
-                if evaluate is not None:
-                    self._evaluate = evaluate
-                del self._compiling[batch_size]
-        if on_ready is not None:
-            on_ready()
-
-    def _compiled_evaluate(self):
-        """The held-out evaluation XLA-compiled (a call compiles it; it reads the weights and changes
-        nothing), or None if that fails: the plain one then stays."""
-        evaluate = self.tf.function(self._evaluate_graph, jit_compile=True)
-        try:
-            evaluate()
-        except Exception:
-            return None
-        return evaluate
+        it is done (or failed)."""
+        self.graphs.prepare(self.effective_batch(batch_size), on_ready)
 
     def effective_batch(self, batch_size: int) -> int:
         """The batch a step really draws: at most the training set, and an equal slice per replica."""
@@ -364,25 +265,18 @@ class Engine:
         compile it, and about as fast for the first steps) and XLA-compile it in the background once
         the first real chunk has run; the compiled chunk takes over at the next chunk boundary. For
         a cold start, where those seconds are the user's wait for the first step."""
-        if xla_later and self.jit:
-            size = self.effective_batch(batch_size)
-            with self._compile_lock:
-                uncompiled = size not in self._chunks
-                if uncompiled:
-                    self._chunks[size] = self._new_chunk_fn(size, jit=False)
-                    self._plain.add(size)
-                    self._evaluate = self.tf.function(self._evaluate_graph)   # XLA's comes with the chunk's
-                    self._plain_evaluate = True
+        size = self.effective_batch(batch_size)
+        plain = xla_later and self.graphs.start_plain(size)
         self.chunk(2, batch_size)
-        if xla_later and self.jit and uncompiled:
-            self._xla_later.add(size)
+        if plain:
+            self.graphs.xla_after_next_chunk(size)
         self.rollback()
         self.rng.reset_from_seed(self.cfg.seed)
         self.cursor.assign(self.n_train)
         self.evaluate()
 
     def evaluate(self) -> tuple[float, np.ndarray]:
-        test_mse, recon = self._evaluate()
+        test_mse, recon = self.graphs.evaluate()
         return float(test_mse), recon.numpy()
 
     def health(self) -> tuple:

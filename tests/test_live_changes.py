@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from ae_core.chunk_graphs import ChunkGraphs
 from ae_core.config import Config
 from ae_core.engine import Engine
 from ae_core.trainer import Trainer
@@ -23,14 +24,14 @@ TIMEOUT = 60
 def held_compile(monkeypatch):
     """Background compiles wait for ``release`` before they start; ``started`` is set once one waits."""
     started, release = threading.Event(), threading.Event()
-    compile_now = Engine._compile
+    compile_now = ChunkGraphs._compile
 
     def held(self, batch_size, on_ready):
         started.set()
         release.wait(TIMEOUT)
         compile_now(self, batch_size, on_ready)
 
-    monkeypatch.setattr(Engine, "_compile", held)
+    monkeypatch.setattr(ChunkGraphs, "_compile", held)
     yield started, release
     release.set()
 
@@ -85,12 +86,12 @@ def test_a_batch_size_compiled_while_paused_takes_effect_without_a_step(trainer,
 
 
 def test_a_compile_that_fails_in_the_background_stops_the_run_with_its_error(trainer, monkeypatch):
-    def broken(self, n, bs):
+    def broken(n, bs):
         raise RuntimeError("no memory for this batch")
 
     trainer.start()
     trainer.wait(lambda s: s.status == "running" and s.step >= 5, TIMEOUT)
-    monkeypatch.setattr(Engine, "_chunk_graph", broken)
+    monkeypatch.setattr(trainer.engine.graphs, "_chunk_graph", broken)   # graphs made from now on
     trainer.set_batch_size(32)
     s = trainer.wait(lambda s: s.status == "error", TIMEOUT)
     assert "no memory for this batch" in s.message

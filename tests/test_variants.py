@@ -192,12 +192,12 @@ def test_a_knob_changes_mid_run_without_retracing_and_is_marked(small_mnist):
         t.wait_ready(timeout=120)
         t.step(5)
         t.wait(lambda s: s.status == "paused" and s.step >= 5, 120)
-        traces = [fn.experimental_get_tracing_count() for fn in t.engine._chunks.values()]
+        traces = [fn.experimental_get_tracing_count() for fn in t.engine.graphs.traced()]
         t.update(beta=4.0)
         t.step(5)
         s = t.wait(lambda s: s.status == "paused" and s.step >= 10, 120)
         assert float(t.engine.weight.numpy()) == 4.0
-        assert [fn.experimental_get_tracing_count() for fn in t.engine._chunks.values()] == traces
+        assert [fn.experimental_get_tracing_count() for fn in t.engine.graphs.traced()] == traces
         assert {"step": 5, "field": "beta", "old": 1.0, "new": 4.0}.items() <= s.history.events[-1].items()
         assert set(s.history.terms) == {"reconstruction", "kl"}
         np.testing.assert_allclose(s.history.loss, s.history.terms["reconstruction"] + s.history.terms["kl"],
