@@ -73,7 +73,9 @@ class ChunkGraphs:
         graph now compiles in the background."""
         if n_steps and batch_size in self._xla_later:
             self._xla_later.discard(batch_size)
-            self._compile_in_background(batch_size)
+            # At normal priority: a starved compile held other runs' compiles back (a fork made
+            # meanwhile waited ~20 s for its first graph instead of ~5).
+            self._compile_in_background(batch_size, low_priority=False)
 
     def start_plain(self, batch_size: int) -> bool:
         """A cold start: the chunk (and the evaluation) as plain graphs for now. Returns whether that
@@ -117,16 +119,17 @@ class ChunkGraphs:
                 return
         self._compile_in_background(batch_size, on_ready)
 
-    def _compile_in_background(self, batch_size: int, on_ready: Callable[[], None] | None = None) -> None:
+    def _compile_in_background(self, batch_size: int, on_ready: Callable[[], None] | None = None,
+                               low_priority: bool = True) -> None:
         with self._lock:
             if batch_size in self._compiling:
                 return
-            thread = threading.Thread(target=self._compile, args=(batch_size, on_ready), daemon=True,
-                                      name=f"compile-batch-{batch_size}")
+            thread = threading.Thread(target=self._compile, args=(batch_size, on_ready, low_priority),
+                                      daemon=True, name=f"compile-batch-{batch_size}")
             self._compiling[batch_size] = thread
         thread.start()
 
-    def _compile(self, batch_size: int, on_ready) -> None:
+    def _compile(self, batch_size: int, on_ready, low_priority: bool = True) -> None:
         tf = self.tf
         fn = self._new(batch_size)
         plain_evaluate, self._plain_evaluate = self._plain_evaluate, False
@@ -137,7 +140,8 @@ class ChunkGraphs:
             # and at a low priority, mostly on the cores the chunks leave free. A call with no
             # steps traces and compiles without touching a variable.
             fn.get_concrete_function(tf.TensorSpec([], tf.int32))
-            _lower_priority()
+            if low_priority:
+                _lower_priority()
             fn(tf.constant(0, tf.int32))
         except Exception as e:  # e.g. out of memory at a huge batch: raised by the chunk that needs it
             with self._lock:

@@ -26,10 +26,10 @@ def held_compile(monkeypatch):
     started, release = threading.Event(), threading.Event()
     compile_now = ChunkGraphs._compile
 
-    def held(self, batch_size, on_ready):
+    def held(self, batch_size, on_ready, low_priority=True):
         started.set()
         release.wait(TIMEOUT)
-        compile_now(self, batch_size, on_ready)
+        compile_now(self, batch_size, on_ready, low_priority)
 
     monkeypatch.setattr(ChunkGraphs, "_compile", held)
     yield started, release
