@@ -99,9 +99,6 @@ def compare_link(picked_runs) -> None:
 
 
 # --- the film strip: scrub back through a run's recorded frames while it trains ------------------------
-FILM_REFRESH_S = 2.0
-
-
 def _strip_of(run_id: str):
     """The live run's film strip, else the saved run's frames.npz (None if there is none)."""
     from ae_core import runs
@@ -120,15 +117,10 @@ def _strip_of(run_id: str):
 
 def film_strip(run_id: str, key: str = "film") -> None:
     """A step slider over the run's frames (log-spaced steps and live changes), the digits then,
-    the latent points of a 2-D code, and ``Download GIF``; refreshed on its own, holding still."""
+    the latent points of a 2-D code, and ``Download GIF``. Drawn inside the page's part that reruns
+    on its own with the other pictures (one rerun, not one more); the page holds ``{key}_view`` still."""
     from pages import common
 
-    common.hold_still(f"{key}_view")
-    _film_fragment(run_id, key)
-
-
-@st.fragment(run_every=FILM_REFRESH_S)
-def _film_fragment(run_id: str, key: str) -> None:
     with st.container(key=f"{key}_view"):
         common.guarded(_film_strip)(run_id, key)
 

@@ -9,14 +9,20 @@ from ae_core.registry import RegistryFull
 from pages import access, audience, common, contrast, scene_view, variant_views
 from pages import train_state as state
 
-REFRESH_S = 0.75   # the live view reruns on its own this often
+# Every rerun of a part of the page costs the browser ~50-70 ms of React work for the whole page,
+# more with a chart to redraw, on the cores the run trains with. So the page has two parts that
+# rerun on their own: the live view (status, metrics, buttons) at just over 1 Hz, and the pictures
+# (loss chart, digit grids, film strip, inside the network) together every few seconds.
+REFRESH_S = 0.95
 # A watcher steers nothing, so nothing they do waits on the view; every viewer's rerun costs the
 # server's CPU that the run trains with, and a room may hold thirty of them.
 WATCH_REFRESH_S = 1.5
-# The loss chart and the digit grids change with evaluations (every 2 s) and redraw the most: in a
-# part of their own, rerun this often (the status, metrics and buttons above stay at REFRESH_S).
-CHART_REFRESH_S = 2.0
-WATCH_CHART_REFRESH_S = 3.0
+CHART_REFRESH_S = 3.0
+WATCH_CHART_REFRESH_S = 4.0
+# Layer health is measured at each evaluation; its three-plot figure is the most costly to redraw on
+# the page (~3 000 DOM changes) and changes slowly, so it is redrawn at once for another layer, a new
+# status or a layer's verdict (ok, notable, alarm), and otherwise at most this often.
+HEALTH_REFRESH_S = 30.0
 
 # Presentation mode: large type for a projector. Metric values are the largest thing on the page,
 # their labels and the captions smaller; slider internals keep their own sizes so labels never
@@ -47,7 +53,7 @@ trainer = registry.get(st.session_state.run_id)
 if trainer is not None:
     state.follow_other_viewers(trainer)
 state.point_widgets()
-common.hold_still("live_view", "live_charts", "inside_view")
+common.hold_still("live_view", "live_charts", "film_view", "inside_view")
 
 
 # --- controls ----------------------------------------------------------------------------------------
@@ -345,16 +351,21 @@ def _live_charts(run_id: str) -> None:
             st.caption("Reconstructions appear once the network is built.")
 
 
-@st.fragment(run_every=2.0)
-def inside_view(run_id: str) -> None:
-    """First-layer filters and layer health, refreshed every 2 s (they change slowly)."""
+def pictures(run_id: str, architecture: str | None) -> None:
+    """The parts that change with evaluations, rerun together: the loss chart and grids, the film
+    strip, and inside the network (the architecture drawn from the settings of the last full run)."""
+    live_charts(run_id)
+    contrast.film_strip(run_id)
+    st.subheader("Inside the network")
+    if architecture is not None:
+        st.graphviz_chart(architecture)
     with st.container(key="inside_view"):
         common.guarded(_inside_view)(run_id)
 
 
 def _inside_view(run_id: str) -> None:
     from ae_core import viz_network
-    from ae_core.health import layer_label, loss_falling, reading
+    from ae_core.health import layer_label, loss_falling, reading, verdict
     from ae_core.trainer import PROBE_SIZE
 
     trainer = common.registry().get(run_id)
@@ -377,21 +388,23 @@ def _inside_view(run_id: str) -> None:
         names = [h.name for h in snap.health]
         pick = st.selectbox("Distribution of", names, key="health_layer", format_func=layer_label)
         falling = loss_falling(snap.history.loss)
-        st.plotly_chart(viz_network.health_figure(snap.health, layer=names.index(pick), falling=falling),
-                        key="health_chart", config=common.chart_config(f"{run_id}-layer-health"))
-        st.markdown(f"**{reading(list(snap.health), falling)}**")
-        st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {snap.recon_step:,}.")
+        verdicts = tuple(verdict(h, falling) for h in snap.health)
+        fig, words, step = common.steady_figure(   # the sentence and the step go with the figure
+            "health_chart", lambda: (viz_network.health_figure(snap.health, layer=names.index(pick), falling=falling),
+                                     reading(list(snap.health), falling), snap.recon_step),
+            now=(run_id, pick, snap.status, verdicts), later=(snap.recon_step,), every_s=HEALTH_REFRESH_S)
+        st.plotly_chart(fig, key="health_chart", config=common.chart_config(f"{run_id}-layer-health"))
+        st.markdown(f"**{words}**")
+        st.caption(f"Measured on a fixed batch of {PROBE_SIZE} test digits at step {step:,}.")
     variant_views.live_panel(snap)
 
 
 st.fragment(live_view, run_every=REFRESH_S if access.may_steer() else WATCH_REFRESH_S)(trainer.run_id)
-st.fragment(live_charts, run_every=CHART_REFRESH_S if access.may_steer() else WATCH_CHART_REFRESH_S)(trainer.run_id)
-contrast.film_strip(trainer.run_id)
-
-st.subheader("Inside the network")
+architecture = None
 if draft is not None:
     from ae_core import viz_network
 
     waiting = draft if steering and trainer.config.needs_reset(draft) else None
-    st.graphviz_chart(viz_network.architecture_dot(trainer.config, pending=waiting))
-inside_view(trainer.run_id)
+    architecture = viz_network.architecture_dot(trainer.config, pending=waiting)
+st.fragment(pictures, run_every=CHART_REFRESH_S if access.may_steer() else WATCH_CHART_REFRESH_S)(
+    trainer.run_id, architecture)
