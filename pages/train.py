@@ -13,7 +13,7 @@ from pages import train_state as state
 # more with a chart to redraw, on the cores the run trains with. So the page has two parts that
 # rerun on their own: the live view (status, metrics, buttons) at just over 1 Hz, and the pictures
 # (loss chart, digit grids, film strip, inside the network) together every few seconds.
-REFRESH_S = 0.95
+REFRESH_S = 0.85   # with the rerun itself, ~1.1 Hz
 # A watcher steers nothing, so nothing they do waits on the view; every viewer's rerun costs the
 # server's CPU that the run trains with, and a room may hold thirty of them.
 WATCH_REFRESH_S = 1.5
