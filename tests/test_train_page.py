@@ -341,3 +341,40 @@ def test_an_unexpected_error_on_a_page_is_one_sentence_not_a_traceback(monkeypat
     sentence = next(e.value for e in at.error if "Something went wrong here" in e.value)
     assert "RuntimeError" in sentence and "chart broke" not in sentence and "\n" not in sentence
     assert {"Start", "Reset"} <= {b.label for b in at.button}   # the rest of the page still works
+
+
+def test_layer_health_is_redrawn_at_once_for_another_layer_and_held_while_only_steps_arrive():
+    """The three-plot health figure is the page's costliest redraw: another layer (or a changed
+    verdict) redraws it at once; new steps alone keep it, with the step its caption names."""
+    from ae_core.health import loss_falling, verdict
+
+    at = _app({"preset": "seed"})
+    trainer = _trainer(at)
+    trainer.wait_ready()
+    trainer.step(20)
+    _wait(lambda: trainer.snapshot().status == "paused")
+    at.run()
+
+    def shown():
+        spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                    if json.loads(c.proto.spec)["layout"]["title"]["text"] == "Layer health")
+        step = next(int(c.value.split(" at step ")[1].rstrip(".").replace(",", ""))
+                    for c in at.caption if c.value.startswith("Measured on a fixed batch"))
+        return spec["layout"]["annotations"][0]["text"], step
+
+    def verdicts():
+        snap = trainer.snapshot()
+        return tuple(verdict(h, loss_falling(snap.history.loss)) for h in snap.health)
+
+    assert shown() == ("encoder layer 1 outputs", trainer.snapshot().recon_step)
+    next(s for s in at.selectbox if s.label == "Distribution of").set_value("decoder_1").run()
+    assert shown()[0] == "decoder layer 1 outputs"   # at once
+
+    before, step_before = verdicts(), shown()[1]
+    trainer.step(20)
+    _wait(lambda: trainer.snapshot().status == "paused" and trainer.snapshot().recon_step > step_before)
+    at.run()
+    assert not at.exception
+    # Within HEALTH_REFRESH_S: held, unless a layer's verdict changed (then redrawn at once).
+    expected = step_before if verdicts() == before else trainer.snapshot().recon_step
+    assert shown() == ("decoder layer 1 outputs", expected)

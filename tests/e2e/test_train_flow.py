@@ -48,7 +48,9 @@ def button(page, label):
 
 
 def test_start_pause_resume_live_lr_and_reload(page, server):
-    page.goto(server)
+    # A budget no run reaches here: `fast` spends its 3 000 steps in ~10 s on an idle machine, and
+    # this test needs the run still training at its end.
+    page.goto(server + "?steps=200000")
     start = button(page, "Start")
     start.wait_for(timeout=60_000)
     wait_until(lambda: start.is_enabled(), 90, "the network to be ready")
