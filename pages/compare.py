@@ -10,8 +10,8 @@ from ae_core.config import ConfigError
 from ae_core.trainer import DIVERGED, DONE, PAUSED, READY, RUNNING
 from pages import access, common
 
-REFRESH_S = 2.0   # two to four runs' curves, digits and knobs: each rerun costs the browser ~0.1 s of CPU
-CHART_EVERY_S = 4.0  # ... and redraws the loss chart at most this often while only new steps arrive
+REFRESH_S = 1.5   # two to four runs' curves and digits: a little more work than the Train page's refresh
+CHART_EVERY_S = 3.0  # ... and redraws the loss chart at most this often while only new steps arrive
 SELECT_KEY = "compare_runs"
 GRID = 4           # digits a side in each run's grid
 LIVE_KNOBS = ("learning_rate", "batch_size")
