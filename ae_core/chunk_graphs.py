@@ -137,7 +137,8 @@ class ChunkGraphs:
             # Tracing is Python and holds the interpreter's lock: at normal priority, so that it
             # hands the lock back to the training thread promptly (a descheduled low-priority
             # holder stalled the chunks). XLA's compilation, on the call, runs without that lock
-            # and at a low priority, mostly on the cores the chunks leave free. A call with no
+            # and, for a live change, at a low priority, mostly on the cores the chunks leave free
+            # (a cold start's first compile runs at normal priority: see ran). A call with no
             # steps traces and compiles without touching a variable.
             fn.get_concrete_function(tf.TensorSpec([], tf.int32))
             if low_priority:

@@ -341,9 +341,9 @@ def _png_cache() -> dict:
 
 
 def steady_figure(key: str, build, *, now: tuple, later: tuple, every_s: float):
-    """A live chart's figure, rebuilt at once when ``now`` changed (the viewer's options, a status,
-    a live change) and at most every ``every_s`` seconds when only ``later`` changed (new steps).
-    In between the same figure is sent again, which the browser does not redraw: a chart that
+    """A live chart's figure (or what ``build`` returns with it), rebuilt at once when ``now``
+    changed (the viewer's options, a status, a live change) and at most every ``every_s`` seconds
+    when only ``later`` changed (new steps). In between the same figure is sent again, which the browser does not redraw: a chart that
     changes with every chunk would otherwise be re-laid out at every refresh of the live view."""
     import time
 

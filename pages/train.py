@@ -299,11 +299,6 @@ def _live_view(run_id: str) -> None:
     contrast.verdict(trainer, snap)
 
 
-def live_charts(run_id: str) -> None:
-    with st.container(key="live_charts"):
-        common.guarded(_live_charts)(run_id)
-
-
 def _live_charts(run_id: str) -> None:
     from ae_core import viz
 
@@ -354,7 +349,8 @@ def _live_charts(run_id: str) -> None:
 def pictures(run_id: str, architecture: str | None) -> None:
     """The parts that change with evaluations, rerun together: the loss chart and grids, the film
     strip, and inside the network (the architecture drawn from the settings of the last full run)."""
-    live_charts(run_id)
+    with st.container(key="live_charts"):
+        common.guarded(_live_charts)(run_id)
     contrast.film_strip(run_id)
     st.subheader("Inside the network")
     if architecture is not None:
