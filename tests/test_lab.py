@@ -18,6 +18,16 @@ def test_the_dashboard_is_found_and_its_streamlit_settings_are_passed_as_options
     assert cmd[-2:] == ["--server.port", "8600"]  # the user's own options come last, so they win
 
 
+def test_no_message_is_ever_sent_as_a_reference_to_the_browsers_cache():
+    # Parts of a page rerun on their own timers; a reference to a cached element could reach a tab that had
+    # just dropped it, and the tab lost its connection. Nothing the server may send is big enough to be cached.
+    from streamlit import config
+
+    options = dict(zip(*[iter(lab.config_options(ROOT / ".streamlit" / "config.toml"))] * 2))
+    largest_message = config.get_option("server.maxMessageSize") * 1e6  # the server's own cap, in bytes
+    assert float(options["--global.minCachedMessageSize"]) > largest_message
+
+
 def test_a_missing_config_file_gives_no_options(tmp_path):
     assert lab.config_options(tmp_path / "config.toml") == []
 
