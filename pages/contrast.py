@@ -11,6 +11,7 @@ import streamlit as st
 
 from ae_core import baselines as bl
 from pages import common
+from pages import config_widgets as widgets
 
 
 def baselines_of(trainer):
@@ -78,7 +79,7 @@ def fork_button(trainer, snap, container=st) -> None:
                                  "both race on the Compare page."):
         return
     try:
-        child = fork(trainer, common.draft_config(),
+        child = fork(trainer, widgets.draft_config(),
                      lambda *a, **kw: common.registry().create(*a, on_checkpoint=common.save_run, **kw))
     except (ForkError, ConfigError, RegistryFull) as e:
         st.error(str(e))

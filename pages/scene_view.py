@@ -13,6 +13,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core import scenes
 from pages import common
+from pages import config_widgets as widgets
 from pages import train_state as state
 from pages.access import may_steer
 
@@ -130,7 +131,7 @@ def _on_next() -> None:
         # As a preset button does: the controls show the step's settings and the page starts a new
         # run with them (the run it leaves stays saved); scene_panel then drives it.
         st.session_state[state.PRESET] = step.preset or cfg_lib.preset_of(step.config) or state.preset_name()
-        common.set_widgets(step.config)
+        widgets.set_widgets(step.config)
         st.session_state.start_over = True
         st.session_state[PENDING] = run_id
     else:

@@ -6,7 +6,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
 from ae_core.registry import RegistryFull
-from pages import access, audience, common, contrast, scene_view, variant_views
+from pages import access, audience, common, config_widgets as widgets, contrast, scene_view, variant_views
 from pages import train_state as state
 
 # Every rerun of a part of the page costs the browser ~50-70 ms of React work for the whole page,
@@ -69,12 +69,12 @@ def presentation_controls() -> None:
     bar[0].segmented_control("Preset", list(cfg_lib.PRESETS), key=state.PRESET_BUTTONS,
                              on_change=state.on_preset_button)
     bar[0].caption(cfg_lib.PRESET_BLURBS[state.preset_name()])
-    common.config_widget("learning_rate", container=bar[1])
-    common.config_widget("batch_size", container=bar[2])
+    widgets.config_widget("learning_rate", container=bar[1])
+    widgets.config_widget("batch_size", container=bar[2])
     with st.sidebar.expander("All settings"):
         for name in cfg_lib.FIELDS:
             if name not in ("learning_rate", "batch_size"):
-                common.config_widget(name)
+                widgets.config_widget(name)
 
 
 def sidebar_controls() -> None:
@@ -85,11 +85,11 @@ def sidebar_controls() -> None:
         st.subheader("Live", help="These apply to the running run at once and are marked on the loss curve.")
         for name in cfg_lib.FIELDS:
             if name in LIVE_FIELDS:
-                common.config_widget(name)
+                widgets.config_widget(name)
         st.subheader("Network", help="Changing these needs a new network: press Reset to start a new run.")
         for name in cfg_lib.FIELDS:
             if name not in LIVE_FIELDS:
-                common.config_widget(name)
+                widgets.config_widget(name)
 
 
 def data_controls(run_dataset) -> None:
@@ -122,7 +122,7 @@ elif access.may_steer():
     sidebar_controls()
 
 try:
-    draft = common.draft_config()
+    draft = widgets.draft_config()
 except ConfigError as e:
     st.sidebar.error(str(e))
     draft = None
@@ -210,7 +210,7 @@ def header(trainer, draft, pending, data_pending, next_data) -> None:
 
 if steering:
     header(trainer, draft, pending, data_pending, next_data)
-    common.sync_url(trainer.run_id, state.preset_name(), draft, present=state.presenting())
+    widgets.sync_url(trainer.run_id, state.preset_name(), draft, present=state.presenting())
 else:
     header(trainer, trainer.config, [], False, None)
 if (warning := common.data_warning()) and trainer.dataset is default_dataset:
@@ -220,7 +220,7 @@ if (warning := common.data_warning()) and trainer.dataset is default_dataset:
 # --- live view -------------------------------------------------------------------------------------
 def _reset(trainer) -> None:
     try:
-        config = common.draft_config()
+        config = widgets.draft_config()
     except ConfigError as e:
         st.error(str(e))
         return

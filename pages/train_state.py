@@ -18,6 +18,7 @@ import streamlit as st
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS
 from pages import common
+from pages import config_widgets as widgets
 
 PRESET = "preset_name"        # owner keys (never widget keys)
 PRESENTING = common.PRESENTING
@@ -43,7 +44,7 @@ def init_session() -> None:
         config = trainer.config if trainer is not None else saved.config
         preset_name = cfg_lib.preset_of(config) or cfg_lib.DEFAULT_PRESET
     else:
-        preset_name, config = common.config_from_url()
+        preset_name, config = widgets.config_from_url()
     st.session_state.run_id = run_id
     if st.session_state.get("notice") and st.session_state.notice[0] is None:
         st.session_state.notice = (run_id, st.session_state.notice[1])
@@ -51,16 +52,16 @@ def init_session() -> None:
     st.session_state[PRESENTING] = st.query_params.get("present") == "1" or "scene" in st.query_params
     st.session_state[DATA_CHOICE] = None
     st.session_state.last_draft = config
-    common.set_widgets(config)
+    widgets.set_widgets(config)
 
 
 def ensure_session() -> None:
     linked = st.query_params.get("run")
     if "run_id" not in st.session_state or (linked and linked != st.session_state.run_id):
         init_session()
-    elif common.widget_key("learning_rate") not in st.session_state:
+    elif widgets.widget_key("learning_rate") not in st.session_state:
         # Back from another page: Streamlit dropped this page's widget values while that page ran.
-        common.set_widgets(st.session_state.last_draft)
+        widgets.set_widgets(st.session_state.last_draft)
 
 
 # --- notices: one sentence about the run this tab shows, kept while it shows that run ------------------
@@ -99,14 +100,14 @@ def on_preset_menu() -> None:
     picked = st.session_state.get(PRESET_MENU)
     if picked in cfg_lib.PRESETS:
         st.session_state[PRESET] = picked
-        common.set_widgets(cfg_lib.PRESETS[picked])
+        widgets.set_widgets(cfg_lib.PRESETS[picked])
 
 
 def on_preset_button() -> None:
     """A preset button in presentation mode starts the demo over with that preset."""
     picked = st.session_state.get(PRESET_BUTTONS) or preset_name()  # clicking the lit button again keeps it
     st.session_state[PRESET] = picked
-    common.set_widgets(cfg_lib.PRESETS[picked])
+    widgets.set_widgets(cfg_lib.PRESETS[picked])
     st.session_state.start_over = True
 
 
@@ -116,7 +117,7 @@ def follow_other_viewers(trainer) -> None:
     last = st.session_state.last_draft
     for name, (_, theirs) in last.diff(trainer.config).items():
         if name in LIVE_FIELDS:
-            st.session_state[common.widget_key(name)] = theirs
+            st.session_state[widgets.widget_key(name)] = theirs
             st.session_state.last_draft = st.session_state.last_draft.replace(**{name: theirs})
 
 

@@ -378,3 +378,24 @@ def test_layer_health_is_redrawn_at_once_for_another_layer_and_held_while_only_s
     # Within HEALTH_REFRESH_S: held, unless a layer's verdict changed (then redrawn at once).
     expected = step_before if verdicts() == before else trainer.snapshot().recon_step
     assert shown() == ("decoder layer 1 outputs", expected)
+
+
+def test_each_setting_drawn_afresh_would_show_its_value_not_its_minimum():
+    # A browser that draws a widget without its state shows the widget's default: for the Step budget
+    # that was its minimum, 1, and a live budget of 1 ends the run. Each default is the value shown.
+    at = _app({"preset": "fast", "steps": "200000", "learning_rate": "0.003", "noise": "0.2"})
+    budget = next(n for n in at.number_input if n.label == "Step budget")
+    assert budget.value == 200_000 and budget.proto.default == 200_000
+    noise = next(s for s in at.slider if s.label == "Input noise")
+    assert noise.value == 0.2 and list(noise.proto.default) == [0.2]
+    lr = next(s for s in at.select_slider if s.label == "Learning rate")
+    assert lr.value == 0.003 and lr.options[int(lr.proto.default[0])] == "0.003"
+    for box in at.selectbox:
+        if box.key and box.key.startswith("cfg_"):
+            assert box.proto.default == box.index, box.label
+    layers = next(s for s in at.slider if s.label == "Hidden layers")
+    assert list(layers.proto.default) == [layers.value]
+    # A value typed later is the default of the next drawing too.
+    budget.set_value(123_456).run()
+    budget = next(n for n in at.number_input if n.label == "Step budget")
+    assert budget.proto.default == 123_456 and not at.exception
