@@ -1,11 +1,14 @@
 """Train: steer the autoencoder with sliders and watch it learn, live."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from ae_core import config as cfg_lib
 from ae_core.config import LIVE_FIELDS, ConfigError
 from ae_core.registry import RegistryFull
+from ae_core.status import Status
 from pages import access, audience, common, config_widgets as widgets, contrast, scene_view, variant_views
 from pages import train_state as state
 
@@ -23,25 +26,14 @@ WATCH_CHART_REFRESH_S = 4.0
 # the page (~3 000 DOM changes) and changes slowly, so it is redrawn at once for another layer, a new
 # status or a layer's verdict (ok, notable, alarm), and otherwise at most this often.
 HEALTH_REFRESH_S = 30.0
+# How long a pressed button's refresh waits for the command to show (a chunk ends within ~0.1 s);
+# Start waits for the first steps, which come later.
+EFFECT_WAIT_S = 0.4
+FIRST_STEPS_WAIT_S = 1.0
+STARTING = (Status.PREPARING, Status.READY, Status.RUNNING)
 
-# Presentation mode: large type for a projector. Metric values are the largest thing on the page,
-# their labels and the captions smaller; slider internals keep their own sizes so labels never
-# overlap the tracks.
-PRESENT_CSS = """<style>
-h1 { font-size: 3.2rem !important; }
-[data-testid="stMetricValue"], [data-testid="stMetricValue"] > div { font-size: 3rem !important;
-  line-height: 1.15 !important; white-space: normal !important; }
-[data-testid="stMetricLabel"] p { font-size: 1.45rem !important; }
-[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p { font-size: 1.2rem !important; }
-.stButton button p { font-size: 1.3rem !important; }
-[data-testid="stWidgetLabel"] p { font-size: 1.2rem !important; }
-/* A projector is often 1280×720: a long metric ("1,000 / 10,000") wraps instead of ending in "…", the
-   preset buttons wrap instead of scrolling out of sight, the grid's toggles keep their whole labels,
-   and the page starts nearer the top so the live numbers come sooner. */
-[data-testid="stButtonGroup"] [role="radiogroup"] { flex-wrap: wrap !important; overflow-x: visible !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem !important; }
-[data-testid="stMain"] [data-testid="stCheckbox"] [data-testid="stWidgetLabel"] p { font-size: 1rem !important; }
-</style>"""
+# Presentation mode: large type for a projector (the file says why each rule).
+PRESENT_CSS = "<style>" + (Path(__file__).resolve().parent.parent / "assets" / "present.css").read_text() + "</style>"
 
 
 # --- session: the run in the URL, and this tab's draft ---------------------------------------------
@@ -229,13 +221,17 @@ def _reset(trainer) -> None:
 
 
 def _controls(trainer, snap):
-    """The buttons; returns what the snapshot should show once a pressed command took effect."""
+    """The buttons; returns what the snapshot should show once a pressed command took effect, and
+    how long to wait for it."""
     status = snap.status
     cols = st.columns([1, 1, 1, 1, 1, 1.4])
-    effect = None
+    effect, wait_s = None, EFFECT_WAIT_S
     if cols[0].button("Start", type="primary", disabled=status not in ("ready", "preparing"), width="stretch"):
         trainer.start()
-        effect = lambda s: s.status == "running"  # noqa: E731
+        # The first steps, not just "running": on a ready network the first chunk ends a few tenths
+        # of a second after Start, and this refresh then shows them instead of the next one.
+        effect = lambda s: s.step > snap.step or s.status not in STARTING  # noqa: E731
+        wait_s = FIRST_STEPS_WAIT_S
     if cols[1].button("Pause", disabled=status != "running", width="stretch"):
         trainer.pause()
         effect = lambda s: s.status != "running"  # noqa: E731
@@ -252,7 +248,7 @@ def _controls(trainer, snap):
         _reset(trainer)
     cols[5].number_input("Steps per Step", 1, 100_000, value=10, key="step_size",
                          help="How many steps one click of Step trains")
-    return effect
+    return effect, wait_s
 
 
 def live_view(run_id: str) -> None:
@@ -269,14 +265,14 @@ def _live_view(run_id: str) -> None:
         return
     if state.others_changed(trainer) or audience.presenter_moved(run_id):
         st.rerun(scope="app")  # another tab changed a live setting (or the presenter's run): redraw
-    effect = None
+    effect, wait_s = None, 0.0
     if access.may_steer():
-        effect = _controls(trainer, trainer.snapshot())
+        effect, wait_s = _controls(trainer, trainer.snapshot())
         contrast.fork_button(trainer, trainer.snapshot())
     if effect is not None:
-        # Show a command's effect in this very refresh (a chunk ends within ~0.1 s), not the next one.
+        # Show a command's effect in this very refresh, not the next one.
         try:
-            trainer.wait(effect, timeout=0.4)
+            trainer.wait(effect, timeout=wait_s)
         except (TimeoutError, RuntimeError):
             pass
     snap = trainer.snapshot()
