@@ -185,6 +185,14 @@ def data_warning() -> str | None:
     return job.result[1] if job.done.is_set() and job.result else None
 
 
+@functools.cache
+def style(asset: str) -> str:
+    """A style sheet from ``assets/`` as an ``st.html`` body, read once per process."""
+    from pathlib import Path
+
+    return f"<style>{(Path(__file__).resolve().parent.parent / 'assets' / asset).read_text()}</style>"
+
+
 STATUS_BADGES = {Status.PREPARING: ("gray", ":material/hourglass_top:"),
                  Status.READY: ("blue", ":material/radio_button_checked:"),
                  Status.RUNNING: ("green", ":material/play_arrow:"),

@@ -29,12 +29,15 @@ def _fmt_number(v: float) -> str:
     return f"{v:g}"
 
 
-def _shown(key: str, name: str):
-    """The value a config widget shows: its own state, else the draft this tab last sent."""
-    if key in st.session_state:
-        return st.session_state[key]
+def _drafted(name: str):
+    """The field's value in the draft this tab last sent (the field's default before there is one)."""
     draft = st.session_state.get("last_draft")
     return getattr(draft, name) if draft is not None else cfg_lib.FIELDS[name].default
+
+
+def _shown(key: str, name: str):
+    """The value a config widget shows: its own state, else the draft this tab last sent."""
+    return st.session_state[key] if key in st.session_state else _drafted(name)
 
 
 def config_widget(name: str, *, container=st, disabled: bool = False, help_suffix: str = "") -> None:
@@ -49,7 +52,7 @@ def config_widget(name: str, *, container=st, disabled: bool = False, help_suffi
     key = widget_key(name)
     help_text = m["help"] + help_suffix
     if m["kind"] == "widths":
-        shown_layers = st.session_state["cfg_layers"] if "cfg_layers" in st.session_state else len(_shown("", name))
+        shown_layers = st.session_state.get("cfg_layers") or len(_drafted(name))
         layers = container.slider("Hidden layers", 1, cfg_lib.MAX_LAYERS, value=int(shown_layers), key="cfg_layers",
                                   disabled=disabled, help=m["help"])
         for i in range(layers):

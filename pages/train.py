@@ -1,8 +1,6 @@
 """Train: steer the autoencoder with sliders and watch it learn, live."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from ae_core import config as cfg_lib
@@ -32,8 +30,6 @@ EFFECT_WAIT_S = 0.4
 FIRST_STEPS_WAIT_S = 1.0
 STARTING = (Status.PREPARING, Status.READY, Status.RUNNING)
 
-# Presentation mode: large type for a projector (the file says why each rule).
-PRESENT_CSS = "<style>" + (Path(__file__).resolve().parent.parent / "assets" / "present.css").read_text() + "</style>"
 
 
 # --- session: the run in the URL, and this tab's draft ---------------------------------------------
@@ -53,7 +49,7 @@ def presentation_controls() -> None:
     """A demo in front of a room: presets as big buttons, the two live knobs on the page, and the
     rest tucked into the sidebar. A preset click starts over with the preset's seed, so the same
     demo repeats itself."""
-    st.html(PRESENT_CSS)
+    st.html(common.style("present.css"))  # large type for a projector (the file says why each rule)
     audience.link_card()
     if not access.may_steer():
         return
