@@ -1,13 +1,11 @@
 """The autoencoder lab: `streamlit run app.py`."""
-from pathlib import Path
-
 import ae_core  # noqa: F401  (quiets TensorFlow's start-up log before anything imports it)
 import streamlit as st
 
 from pages import access, common
 
 # A file of our own: a ":material/…:" page icon makes the browser fetch it from a font server.
-FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+FAVICON = common.ASSETS / "favicon.png"
 
 
 def _keep_keras_state() -> None:

@@ -8,10 +8,13 @@ import os
 import sys
 import threading
 import traceback
+from pathlib import Path
 
 import streamlit as st
 
 from ae_core.status import Status
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"   # the favicon and the style sheets
 
 
 # --- process-wide state ---------------------------------------------------------------------------
@@ -188,9 +191,7 @@ def data_warning() -> str | None:
 @functools.cache
 def style(asset: str) -> str:
     """A style sheet from ``assets/`` as an ``st.html`` body, read once per process."""
-    from pathlib import Path
-
-    return f"<style>{(Path(__file__).resolve().parent.parent / 'assets' / asset).read_text()}</style>"
+    return f"<style>{(ASSETS / asset).read_text()}</style>"
 
 
 STATUS_BADGES = {Status.PREPARING: ("gray", ":material/hourglass_top:"),

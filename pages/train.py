@@ -31,7 +31,6 @@ FIRST_STEPS_WAIT_S = 1.0
 STARTING = (Status.PREPARING, Status.READY, Status.RUNNING)
 
 
-
 # --- session: the run in the URL, and this tab's draft ---------------------------------------------
 if not access.may_steer():
     audience.follow_presenter()   # a bare audience link shows the presenter's run
