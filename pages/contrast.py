@@ -175,7 +175,7 @@ def _film_strip(run_id: str, key: str) -> None:
 def sweep_groups(all_runs) -> None:
     """For each sweep in the store: its runs' overlay, a table of swept settings and final test MSE
     (best first) and a parallel-coordinates plot of the two."""
-    from ae_core import runs, sweep, viz
+    from ae_core import run_table, sweep, viz
     from ae_core.viz_compare import sweep_figure
 
     groups = sweep.groups(all_runs)
@@ -188,7 +188,7 @@ def sweep_groups(all_runs) -> None:
         best = table["name"].iloc[0] if len(table) and table["test_mse"].notna().iloc[0] else None
         title = f"{sweep_id} · {len(group)} runs over {', '.join(keys) or '—'}" + (f" · best: {best}" if best else "")
         with st.expander(title, expanded=sweep_id == next(iter(groups))):
-            curves = runs.overlay_curves(group)
+            curves = run_table.overlay_curves(group)
             if curves:
                 st.plotly_chart(viz.overlay_figure(curves, log_y=True, baselines=overlay_baselines(group)),
                                 key=f"sweep_overlay_{sweep_id}", config=common.chart_config("loss"))

@@ -5,7 +5,7 @@ import hashlib
 
 import streamlit as st
 
-from ae_core import model_file, runs, viz
+from ae_core import model_file, run_table, runs, viz
 from ae_core.runs import RunError
 from pages import access, common, contrast
 
@@ -50,7 +50,7 @@ else:
                                                      "columns": [], "cells": []}}
     st.session_state.runs_table_ids = ids
 
-    table = runs.summary_table(all_runs)
+    table = run_table.summary_table(all_runs)
     default = {"selection": {"rows": [ids.index(wanted)] if wanted in by_id else []}}
     event = st.dataframe(
         table, key=TABLE_KEY, on_select="rerun", selection_mode="multi-row", selection_default=default,
@@ -85,7 +85,7 @@ else:
     log_y = opts[1].toggle("Log scale", value=True, key="overlay_log")
     if picked:
         x = "elapsed" if x_axis == "seconds" else "step"
-        curves = runs.overlay_curves(picked, x)
+        curves = run_table.overlay_curves(picked, x)
         if curves:
             fig = viz.overlay_figure(curves, x_title="training seconds" if x == "elapsed" else "step", log_y=log_y,
                                      baselines=contrast.overlay_baselines(picked))

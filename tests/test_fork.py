@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ae_core import runs
+from ae_core import run_table, runs
 from ae_core.config import PRESETS
 from ae_core.fork import FORK_EVENT, ForkError, fork, fork_config, parent_of
 from ae_core.trainer import Trainer
@@ -67,7 +67,7 @@ def test_fork_carries_weights_optimizer_state_and_history_and_leaves_the_parent_
         runs.save(child.snapshot(), child.model(), root=tmp_path, optimizer_state=child.optimizer_state())
         saved = runs.load(child.run_id, root=tmp_path)
         assert saved.meta["parent"] == parent.run_id and saved.meta["forked_at"] == 60
-        assert runs.summary_table([saved])["parent"].iloc[0] == parent.run_id
+        assert run_table.summary_table([saved])["parent"].iloc[0] == parent.run_id
     finally:
         child.stop()
 

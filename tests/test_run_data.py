@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ae_core import run_data, runs
+from ae_core import run_data, run_table, runs
 from ae_core.data import Dataset
 
 
@@ -91,6 +91,6 @@ def test_runs_record_their_data_and_the_table_shows_it(tmp_path, small_mnist):
     assert meta["data"]["n_train"] == 300 and meta["data"]["stored"] is True
     assert (tmp_path / "on-upload" / run_data.DATA_FILE).is_file()
     assert not (tmp_path / "on-mnist" / run_data.DATA_FILE).exists()   # a file on the server: not copied
-    table = runs.summary_table(runs.list_runs(tmp_path)).set_index("run_id")
+    table = run_table.summary_table(runs.list_runs(tmp_path)).set_index("run_id")
     assert table.loc["on-upload", "data"] == "digits.npz (upload) · 300 / 60"
     assert table.loc["on-mnist", "data"].startswith("mnist.npz · 2,000 / 500")
