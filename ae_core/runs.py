@@ -253,8 +253,6 @@ def load_keras_model(path: str | os.PathLike):
                        f"{str(e).splitlines()[0] if str(e) else 'unreadable'}).") from None
 
 
-
-
 # --- live runs seen as saved ones, and a run's files to download ---
 def _meta_of(snapshot, name: str | None = None) -> dict:
     from .fork import parent_of
