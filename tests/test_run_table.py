@@ -11,6 +11,7 @@ from ae_core import run_table, runs
 from ae_core.config import PRESETS
 from ae_core.runs import SavedRun
 
+
 def _fake(run_id, config, name=None, steps=10, **meta) -> SavedRun:
     loss = np.linspace(0.2, 0.05, steps)
     history = pd.DataFrame({"step": np.arange(steps), "loss": loss, "smoothed_loss": loss + 0.01,
