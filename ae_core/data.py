@@ -255,7 +255,7 @@ def _keras_cache_path() -> Path:
 def _check_download_reachable(cached: Path) -> None:
     """Keras downloads without a timeout; offline, fail in seconds instead of hanging the page."""
     try:
-        socket.create_connection(timeout=3).close()
+        socket.create_connection(_KERAS_ORIGIN, timeout=3).close()
     except OSError as e:
         raise DataError(f"MNIST is not in Keras' cache ({cached}) and {_KERAS_ORIGIN[0]} cannot be reached "
                         f"to download it ({_brief(e)}).") from None

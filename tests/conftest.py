@@ -8,6 +8,23 @@ SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def never_download():
+    """Nothing downloads at test time, online or not: a test that opens the app with no data set
+    configured (and no MNIST in Keras' cache) gets the bundled digits, as an offline user would.
+    Yields the real reachability check, for the test of that check."""
+    from ae_core import data
+
+    real_check = data._check_download_reachable
+
+    def offline(cached):
+        raise data.DataError(f"MNIST is not in Keras' cache ({cached}) and tests never download it.")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(data, "_check_download_reachable", offline)
+        yield real_check
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Under CI (``CI=true``) a skipped test fails the run: CI promises to run every test, so what a
     test needs (a browser, the full MNIST) must be there. Elsewhere a skip says what is missing."""

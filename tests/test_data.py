@@ -382,6 +382,23 @@ def test_load_default_falls_back_to_bundled(monkeypatch, failure):
     assert ds.format == "bundled" and "offline fallback" in ds.source
 
 
+def test_without_a_cached_copy_the_download_host_is_tried_first_with_a_timeout(tmp_path, monkeypatch,
+                                                                                never_download):
+    """Keras downloads without a timeout: offline, the page must hear so in seconds, in one sentence."""
+    monkeypatch.setattr(data, "_check_download_reachable", never_download)  # the real check; no socket opens
+    monkeypatch.setattr(data, "_keras_cache_path", lambda: tmp_path / "mnist.npz")
+    tried = []
+
+    def unreachable(address, timeout=None):
+        tried.append((address, timeout))
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(data.socket, "create_connection", unreachable)
+    with pytest.raises(DataError, match="storage.googleapis.com cannot be reached"):
+        data.load_keras()
+    assert tried == [(("storage.googleapis.com", 443), 3)]
+
+
 def test_upload_npz(small):
     buf = io.BytesIO()
     np.savez(buf, **small)
